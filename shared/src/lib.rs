@@ -1,0 +1,63 @@
+//! The chat wire protocol, shared by the server and the browser client.
+//!
+//! Everything here is a contract with third-party clients (see `docs/protocol.md`):
+//! the JSON shapes may grow new fields and message types, never change.
+//!
+//! ```
+//! use shared::{ServerBody, ServerMessage, User};
+//!
+//! let alice = User::new(7, "Alice");
+//! let msg = ServerMessage { id: 42, ts: 1_764_070_000_000, user: alice, body: ServerBody::Chat("hello".into()) };
+//! let json = serde_json::to_string(&msg).unwrap();
+//! assert_eq!(
+//!     json,
+//!     r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7},"data":"hello","ts":1764070000000}"#
+//! );
+//! assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), msg);
+//! ```
+
+mod client;
+mod names;
+mod server;
+
+pub use client::{ClientMessage, MAX_TEXT_CHARS};
+pub use names::{validate_name, NameError, MAX_NAME_CHARS};
+pub use server::{ServerBody, ServerMessage};
+
+use serde::{Deserialize, Serialize};
+
+/// A person in the room. `image` picks one of ten avatars and is always `id % 10`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    pub name: String,
+    pub image: u8,
+}
+
+impl User {
+    /// Builds a user, deriving the avatar from the id as the protocol requires.
+    pub fn new(id: u64, name: impl Into<String>) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            image: (id % 10) as u8,
+        }
+    }
+}
+
+/// Body of `POST /api/signin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub name: String,
+}
+
+/// Body of every JSON error answer: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// WebSocket close code: the socket has no valid session.
+pub const CLOSE_INVALID_USER: u16 = 4001;
+/// Reason sent with [`CLOSE_INVALID_USER`].
+pub const CLOSE_INVALID_USER_REASON: &str = "Invalid user";

@@ -1,0 +1,117 @@
+//! Golden tests: the exact JSON of every message is a contract with third-party clients.
+
+use serde_json::json;
+use shared::{ClientMessage, ErrorBody, ServerBody, ServerMessage, SignIn, User};
+
+fn message(body: ServerBody) -> ServerMessage {
+    ServerMessage {
+        id: 42,
+        ts: 1_764_070_000_000,
+        user: User::new(7, "Alice"),
+        body,
+    }
+}
+
+/// Serializes, compares with the golden text, and checks the round trip.
+fn assert_golden(msg: ServerMessage, golden: &str) {
+    let json = serde_json::to_string(&msg).expect("serializes");
+    assert_eq!(json, golden);
+    let back: ServerMessage = serde_json::from_str(golden).expect("parses");
+    assert_eq!(back, msg);
+}
+
+#[test]
+fn join_message_has_the_documented_shape() {
+    assert_golden(
+        message(ServerBody::Join("Alice joined.".into())),
+        r#"{"id":42,"type":"join","user":{"id":7,"name":"Alice","image":7},"data":"Alice joined.","ts":1764070000000}"#,
+    );
+}
+
+#[test]
+fn left_message_has_the_documented_shape() {
+    assert_golden(
+        message(ServerBody::Left("Alice left.".into())),
+        r#"{"id":42,"type":"left","user":{"id":7,"name":"Alice","image":7},"data":"Alice left.","ts":1764070000000}"#,
+    );
+}
+
+#[test]
+fn chat_message_has_the_documented_shape() {
+    assert_golden(
+        message(ServerBody::Chat("hello <b>there</b> \"quoted\"".into())),
+        r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7},"data":"hello <b>there</b> \"quoted\"","ts":1764070000000}"#,
+    );
+}
+
+#[test]
+fn list_message_carries_users_in_data() {
+    assert_golden(
+        message(ServerBody::List(vec![
+            User::new(7, "Alice"),
+            User::new(12, "Bob"),
+        ])),
+        r#"{"id":42,"type":"list","user":{"id":7,"name":"Alice","image":7},"data":[{"id":7,"name":"Alice","image":7},{"id":12,"name":"Bob","image":2}],"ts":1764070000000}"#,
+    );
+}
+
+#[test]
+fn error_message_has_the_documented_shape() {
+    assert_golden(
+        message(ServerBody::Error("message is too long".into())),
+        r#"{"id":42,"type":"error","user":{"id":7,"name":"Alice","image":7},"data":"message is too long","ts":1764070000000}"#,
+    );
+}
+
+#[test]
+fn unknown_server_message_type_is_an_error() {
+    let text = r#"{"id":1,"type":"shout","user":{"id":7,"name":"A","image":7},"data":"x","ts":1}"#;
+    assert!(serde_json::from_str::<ServerMessage>(text).is_err());
+}
+
+#[test]
+fn client_chat_message_has_the_documented_shape() {
+    let msg = ClientMessage::chat("hello");
+    assert_eq!(
+        serde_json::to_value(&msg).unwrap(),
+        json!({"type": "chat", "text": "hello"})
+    );
+    let back: ClientMessage = serde_json::from_str(r#"{"type":"chat","text":"hello"}"#).unwrap();
+    assert_eq!(back, msg);
+}
+
+#[test]
+fn client_message_ignores_extra_fields() {
+    let back: ClientMessage =
+        serde_json::from_str(r#"{"type":"chat","text":"hi","extra":[1,2]}"#).unwrap();
+    assert_eq!(back, ClientMessage::chat("hi"));
+}
+
+#[test]
+fn client_message_with_unknown_type_is_rejected() {
+    assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"shout","text":"x"}"#).is_err());
+    assert!(serde_json::from_str::<ClientMessage>(r#"{"text":"x"}"#).is_err());
+}
+
+#[test]
+fn user_object_has_the_documented_shape() {
+    assert_eq!(
+        serde_json::to_string(&User::new(13, "Zoë")).unwrap(),
+        r#"{"id":13,"name":"Zoë","image":3}"#
+    );
+}
+
+#[test]
+fn sign_in_and_error_bodies_have_the_documented_shape() {
+    assert_eq!(
+        serde_json::to_string(&SignIn { name: "Ada".into() }).unwrap(),
+        r#"{"name":"Ada"}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&ErrorBody {
+            error: "nope".into()
+        })
+        .unwrap(),
+        r#"{"error":"nope"}"#
+    );
+}

@@ -1,1 +1,43 @@
-//! placeholder
+//! The chat server: sign-in with a signed session cookie, the WebSocket chat hub, the
+//! echo endpoint and the built client, all on one port.
+//!
+//! The binary only parses flags and binds; tests call the same [`run`] on `127.0.0.1:0`.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod server;
+pub mod session;
+pub mod shutdown;
+pub mod state;
+pub mod web;
+pub mod ws;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use error::Error;
+pub use state::AppState;
+
+/// Serves the chat on `listener` until `shutdown` resolves, then closes every socket
+/// with 1001 and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    if config.secret.is_none() {
+        tracing::warn!(
+            "no --secret given: using a random key, sessions will not survive a restart"
+        );
+    }
+    if !config.dist.join("index.html").is_file() {
+        tracing::warn!(dist = %config.dist.display(), "the client is not built; `/` explains how to build it");
+    }
+    let state = AppState::new(config);
+    server::serve(listener, state, shutdown).await;
+    Ok(())
+}

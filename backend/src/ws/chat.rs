@@ -1,0 +1,161 @@
+//! `/ws/chat`: one signed-in socket in the room.
+//!
+//! One task per socket does everything: reads the client's frames, writes the frames the
+//! hub queued for it, pings, and closes when told to (sign-out, overflow, shutdown).
+
+use futures_util::{SinkExt, StreamExt};
+use shared::{ClientMessage, MAX_TEXT_CHARS};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::close::{close, close_too_big};
+use super::heartbeat::{Beat, Heartbeat};
+use super::Socket;
+use crate::hub::{ConnId, Frame, Kick, CLOSE_SLOW_CONSUMER};
+use crate::session::Session;
+use crate::shutdown::Shutdown;
+use crate::state::AppState;
+
+/// Frames written before one flush, so a backlog goes out in few system calls.
+const MAX_BATCH: usize = 64;
+
+/// How a socket's life ends.
+enum Ending {
+    /// The peer went away or the connection broke.
+    Gone,
+    /// We close it with this code and reason.
+    Close(u16, &'static str),
+    /// The peer sent a frame over the limit.
+    TooBig,
+}
+
+/// Serves one chat socket; without a valid session it is closed with 4001 at once.
+pub async fn serve(
+    mut socket: Socket,
+    session: Option<Session>,
+    state: AppState,
+    shutdown: Shutdown,
+) {
+    let Some(session) = session else {
+        return close(
+            &mut socket,
+            shared::CLOSE_INVALID_USER,
+            shared::CLOSE_INVALID_USER_REASON,
+        )
+        .await;
+    };
+    let mut member = state.hub.join(session.user.clone(), session.id);
+    let ending = run(
+        &mut socket,
+        &state,
+        member.id,
+        &mut member.rx,
+        &member.kick,
+        &shutdown,
+    )
+    .await;
+    state.hub.leave(member.id);
+    match ending {
+        Ending::Gone => {}
+        Ending::Close(code, reason) => close(&mut socket, code, reason).await,
+        Ending::TooBig => close_too_big(&mut socket).await,
+    }
+}
+
+async fn run(
+    socket: &mut Socket,
+    state: &AppState,
+    id: ConnId,
+    rx: &mut mpsc::Receiver<Frame>,
+    kick: &Kick,
+    shutdown: &Shutdown,
+) -> Ending {
+    let mut heartbeat = Heartbeat::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ending::Close(1001, "server shutting down"),
+            code = kick.fired() => return Ending::Close(code, close_reason(code)),
+            frame = rx.recv() => {
+                let Some(frame) = frame else { return Ending::Gone };
+                // A peer that stops reading must not hold up a kick or a shutdown.
+                tokio::select! {
+                    written = write_batch(socket, frame, rx) => {
+                        if written.is_err() { return Ending::Gone }
+                    }
+                    code = kick.fired() => return Ending::Close(code, close_reason(code)),
+                    _ = shutdown.cancelled() => return Ending::Close(1001, "server shutting down"),
+                }
+            }
+            next = socket.next() => {
+                heartbeat.seen();
+                match next {
+                    None => return Ending::Gone,
+                    Some(Err(WsError::Capacity(_))) => return Ending::TooBig,
+                    Some(Err(_)) => return Ending::Gone,
+                    Some(Ok(Message::Text(text))) => handle_text(state, id, text.as_str()),
+                    Some(Ok(Message::Binary(_))) => {
+                        state.hub.reject(id, "binary frames are not supported; send JSON text")
+                    }
+                    // Pings are answered by the protocol layer; pongs only prove liveness;
+                    // a close is answered by the protocol layer and ends the stream.
+                    Some(Ok(_)) => {}
+                }
+            }
+            beat = heartbeat.tick() => match beat {
+                Beat::Ping => {
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return Ending::Gone;
+                    }
+                }
+                Beat::Dead => return Ending::Close(1000, "ping timeout"),
+            },
+        }
+    }
+}
+
+/// Reads one client message and acts on it. Nothing a client sends can panic here.
+fn handle_text(state: &AppState, id: ConnId, text: &str) {
+    match serde_json::from_str::<ClientMessage>(text) {
+        Err(err) => state.hub.reject(id, format!("malformed message: {err}")),
+        Ok(ClientMessage::Chat { text }) => {
+            let text = text.trim();
+            if text.is_empty() {
+                return;
+            }
+            if text.chars().count() > MAX_TEXT_CHARS {
+                state.hub.reject(
+                    id,
+                    format!("message is too long: at most {MAX_TEXT_CHARS} characters"),
+                );
+                return;
+            }
+            state.hub.chat(id, text.to_owned());
+        }
+    }
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once.
+async fn write_batch(
+    socket: &mut Socket,
+    first: Frame,
+    rx: &mut mpsc::Receiver<Frame>,
+) -> Result<(), WsError> {
+    socket.feed(Message::Text(first)).await?;
+    for _ in 0..MAX_BATCH {
+        match rx.try_recv() {
+            Ok(frame) => socket.feed(Message::Text(frame)).await?,
+            Err(_) => break,
+        }
+    }
+    socket.flush().await
+}
+
+fn close_reason(code: u16) -> &'static str {
+    match code {
+        CLOSE_SLOW_CONSUMER => "too many unread messages",
+        shared::CLOSE_INVALID_USER => shared::CLOSE_INVALID_USER_REASON,
+        _ => "closing",
+    }
+}

@@ -1,0 +1,58 @@
+//! Closing a socket from the server side without losing the close frame.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::Socket;
+
+/// How long a closing socket may take to answer before it is dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Sends a close frame with `code` and waits briefly for the peer's answer, so the
+/// peer reads the code instead of a reset connection.
+pub async fn close(socket: &mut Socket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let deadline = Instant::now() + CLOSE_WAIT;
+    if timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame))))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, socket.next()).await {}
+}
+
+/// Closes with 1009 after an oversized frame. The rest of that frame is still unread,
+/// so it is drained from the raw connection first: closing a socket with unread data
+/// makes the kernel reset it, and the peer would never see the code.
+pub async fn close_too_big(socket: &mut Socket) {
+    let frame = CloseFrame {
+        code: CloseCode::Size,
+        reason: "message too big".into(),
+    };
+    if timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame))))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let deadline = Instant::now() + CLOSE_WAIT * 2;
+    let mut scratch = [0u8; 4096];
+    let raw = socket.get_mut();
+    // Stop at end of stream, on an error, after a quiet spell, or at the deadline.
+    while Instant::now() < deadline {
+        match timeout(Duration::from_millis(200), raw.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            _ => break,
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The WebSocket side: the handshake on our own terms, then one task per socket.
+//!
+//! The upgrade is answered here rather than by `warp::ws()` so that the socket's
+//! buffers are ours to size: a few KiB per idle connection instead of 128 KiB.
+
+mod chat;
+mod close;
+mod echo;
+mod heartbeat;
+
+use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use warp::reply::Response;
+use warp::Reply;
+
+use crate::error::ApiError;
+use crate::shutdown::Shutdown;
+use crate::state::AppState;
+
+/// Largest frame (and message) a client may send.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Initial read buffer per socket; grows only while a larger message arrives.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Outgoing bytes gathered before a write; keeps the buffer small once a burst is over.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The socket type every endpoint works with.
+pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The known WebSocket endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Echo,
+}
+
+impl Endpoint {
+    /// The endpoint for the last segment of a `/ws/<name>` path.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "chat" => Some(Endpoint::Chat),
+            "echo" => Some(Endpoint::Echo),
+            _ => None,
+        }
+    }
+
+    /// The endpoint a request path names, if it is a known `/ws/*` path.
+    pub fn from_path(path: &str) -> Option<Self> {
+        Self::from_name(path.strip_prefix("/ws/")?)
+    }
+}
+
+/// Whether a request asks to become a WebSocket.
+pub fn is_upgrade<B>(req: &Request<B>) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        req.headers().get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+                .unwrap_or(false)
+        })
+    };
+    has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket")
+}
+
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+        .max_message_size(Some(MAX_FRAME_BYTES))
+}
+
+/// Answers an upgrade request to `endpoint`: 403 for a foreign origin, 400 for a broken
+/// handshake, otherwise 101 and a task that serves the socket once hyper hands it over.
+pub fn accept<B>(
+    mut req: Request<B>,
+    endpoint: Endpoint,
+    state: AppState,
+    shutdown: Shutdown,
+) -> Response {
+    if !origin_allowed(req.headers(), &state.config.allow_origins) {
+        tracing::info!(origin = ?req.headers().get(header::ORIGIN), "rejected WebSocket origin");
+        return ApiError::Forbidden("origin not allowed").into_response();
+    }
+    let key = match handshake_key(req.headers()) {
+        Ok(key) => key,
+        Err(err) => return err.into_response(),
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return ApiError::BadRequest("connection cannot be upgraded".into()).into_response();
+    };
+    let session = match endpoint {
+        Endpoint::Chat => state.sessions.from_headers(req.headers()),
+        Endpoint::Echo => None,
+    };
+
+    let tracked = shutdown.clone();
+    tracked.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!(%err, "upgrade failed");
+                return;
+            }
+        };
+        let socket = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(socket_config()),
+        )
+        .await;
+        match endpoint {
+            Endpoint::Chat => chat::serve(socket, session, state, shutdown).await,
+            Endpoint::Echo => echo::serve(socket, shutdown).await,
+        }
+    });
+
+    let mut res =
+        warp::reply::with_status(warp::reply(), StatusCode::SWITCHING_PROTOCOLS).into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, key);
+    res
+}
+
+/// Checks the version and key headers and derives the `Sec-WebSocket-Accept` value.
+fn handshake_key(headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
+    let version = headers.get(header::SEC_WEBSOCKET_VERSION);
+    if version.map(|v| v.as_bytes()) != Some(b"13") {
+        return Err(ApiError::BadRequest(
+            "Sec-WebSocket-Version must be 13".into(),
+        ));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| ApiError::BadRequest("Sec-WebSocket-Key is missing".into()))?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| ApiError::BadRequest("Sec-WebSocket-Key is invalid".into()))
+}
+
+/// No `Origin` (not a browser) passes; otherwise it must be this server's own origin,
+/// `http://` + the `Host` header, or one of the configured extra origins.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    let own = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .strip_prefix("http://")
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+        });
+    own || allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn same_origin_and_configured_origins_pass() {
+        let own = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000"),
+        ]);
+        assert!(origin_allowed(&own, &[]));
+        let dev = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://localhost:8080"),
+        ]);
+        assert!(origin_allowed(&dev, &["http://localhost:8080".into()]));
+        assert!(origin_allowed(&headers(&[("host", "x")]), &[]));
+    }
+
+    #[test]
+    fn foreign_origin_is_refused() {
+        let evil = headers(&[("host", "127.0.0.1:3000"), ("origin", "http://evil.test")]);
+        assert!(!origin_allowed(&evil, &[]));
+        let lookalike = headers(&[("host", "chat.test"), ("origin", "http://chat.test.evil")]);
+        assert!(!origin_allowed(&lookalike, &[]));
+        let no_host = headers(&[("origin", "http://chat.test")]);
+        assert!(!origin_allowed(&no_host, &[]));
+    }
+
+    #[test]
+    fn only_the_two_known_paths_are_endpoints() {
+        assert_eq!(Endpoint::from_path("/ws/chat"), Some(Endpoint::Chat));
+        assert_eq!(Endpoint::from_path("/ws/echo"), Some(Endpoint::Echo));
+        assert_eq!(Endpoint::from_path("/ws/chat/x"), None);
+        assert_eq!(Endpoint::from_path("/ws/"), None);
+        assert_eq!(Endpoint::from_path("/api/chat"), None);
+    }
+}

@@ -11,8 +11,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::Socket;
 
-/// How long a closing socket may take to answer before it is dropped.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long a closing socket may take to take the close frame and answer before it is
+/// dropped. A reader that has fallen behind gets this long to catch up and see the code.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// Sends a close frame with `code` and waits briefly for the peer's answer, so the
 /// peer reads the code instead of a reset connection.
@@ -22,7 +23,7 @@ pub async fn close(socket: &mut Socket, code: u16, reason: &str) {
         reason: reason.into(),
     };
     let deadline = Instant::now() + CLOSE_WAIT;
-    if timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame))))
+    if tokio::time::timeout_at(deadline, socket.send(Message::Close(Some(frame))))
         .await
         .is_err()
     {
@@ -45,7 +46,7 @@ pub async fn close_too_big(socket: &mut Socket) {
     {
         return;
     }
-    let deadline = Instant::now() + CLOSE_WAIT * 2;
+    let deadline = Instant::now() + CLOSE_WAIT;
     let mut scratch = [0u8; 4096];
     let raw = socket.get_mut();
     // Stop at end of stream, on an error, after a quiet spell, or at the deadline.

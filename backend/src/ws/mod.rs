@@ -27,6 +27,8 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Outgoing bytes gathered before a write; keeps the buffer small once a burst is over.
 const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+/// Backstop on unflushed bytes per socket; the hub's queue limit normally acts first.
+const MAX_WRITE_BUFFER_BYTES: usize = 2 * 1024 * 1024;
 
 /// The socket type every endpoint works with.
 pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -71,6 +73,7 @@ fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_frame_size(Some(MAX_FRAME_BYTES))
         .max_message_size(Some(MAX_FRAME_BYTES))
 }

@@ -17,8 +17,10 @@ pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let api = filters::signin(state.clone())
+        .or(filters::register(state.clone()))
         .or(filters::me(state.clone()))
-        .or(filters::signout(state.clone()));
+        .or(filters::signout(state.clone()))
+        .or(filters::history(state.clone()));
     let app = crate::web::spa(state.config.dist.clone());
     api.or(filters::ws_without_upgrade())
         .or(app)
@@ -49,8 +51,20 @@ pub mod filters {
         warp::path!("api" / "signin")
             .and(warp::post())
             .and(json_body())
+            .and(client_ip())
             .and(with_state(state))
             .and_then(handlers::signin)
+    }
+
+    /// POST /api/register
+    pub fn register(
+        state: AppState,
+    ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+        warp::path!("api" / "register")
+            .and(warp::post())
+            .and(json_body())
+            .and(with_state(state))
+            .and_then(handlers::register)
     }
 
     /// GET /api/me
@@ -71,7 +85,33 @@ pub mod filters {
             .and(warp::post())
             .and(optional_session(state.clone()))
             .and(with_state(state))
-            .map(handlers::signout)
+            .and_then(handlers::signout)
+    }
+
+    /// GET /api/history?before=<id>&limit=<n>
+    pub fn history(
+        state: AppState,
+    ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+        warp::path!("api" / "history")
+            .and(warp::get())
+            .and(session(state.clone()))
+            .and(query_string())
+            .and(with_state(state))
+            .and_then(handlers::history)
+    }
+
+    /// The raw query string ("" when there is none).
+    fn query_string() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone
+    {
+        warp::query::raw().or(warp::any().map(String::new)).unify()
+    }
+
+    /// The client's IP address, as the accept loop recorded it.
+    fn client_ip(
+    ) -> impl Filter<Extract = (Option<std::net::IpAddr>,), Error = std::convert::Infallible> + Clone
+    {
+        warp::ext::optional::<crate::server::ClientAddr>()
+            .map(|addr: Option<crate::server::ClientAddr>| addr.map(|a| a.0.ip()))
     }
 
     /// GET /ws/chat or /ws/echo without an upgrade: 426. Unknown /ws/* stays a 404.
@@ -100,9 +140,16 @@ pub mod filters {
     /// The session if the request carries a valid one.
     pub fn optional_session(
         state: AppState,
-    ) -> impl Filter<Extract = (Option<Session>,), Error = std::convert::Infallible> + Clone {
-        warp::header::headers_cloned()
-            .map(move |headers: HeaderMap| state.sessions.from_headers(&headers))
+    ) -> impl Filter<Extract = (Option<Session>,), Error = Rejection> + Clone {
+        warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
+            let sessions = state.sessions.clone();
+            async move {
+                sessions
+                    .from_headers(&headers)
+                    .await
+                    .map_err(|err| Rejection::from(ApiError::from(err)))
+            }
+        })
     }
 
     fn with_state(
@@ -163,7 +210,10 @@ pub mod filters {
 pub mod handlers {
     //! What each endpoint does once its request is understood.
 
-    use shared::SignIn;
+    use std::net::IpAddr;
+
+    use serde::Deserialize;
+    use shared::{SignIn, User};
     use warp::http::{header, StatusCode};
     use warp::reply::Response;
     use warp::{Rejection, Reply};
@@ -171,19 +221,42 @@ pub mod handlers {
     use crate::error::ApiError;
     use crate::session::{self, Session};
     use crate::state::AppState;
+    use crate::store::messages;
 
-    /// Signs in as a new user with the given name.
-    pub async fn signin(body: SignIn, state: AppState) -> Result<Response, Rejection> {
-        let name = shared::validate_name(&body.name)
-            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
-        let user = state.users.create(name);
-        let (_, cookie) = state.sessions.issue(user.clone());
+    /// Signs in: with a password as that account, without as a new guest.
+    pub async fn signin(
+        body: SignIn,
+        addr: Option<IpAddr>,
+        state: AppState,
+    ) -> Result<Response, Rejection> {
+        let user = state
+            .accounts
+            .sign_in(&body.name, body.password.as_deref(), addr)
+            .await?;
         tracing::info!(user.id, user.name, "signed in");
-        let reply = warp::reply::json(&user);
-        Ok(
-            warp::reply::with_header(reply, header::SET_COOKIE, session::set_cookie(&cookie))
-                .into_response(),
-        )
+        Ok(with_session(&state, &user, StatusCode::OK).await?)
+    }
+
+    /// Creates an account and signs it in.
+    pub async fn register(body: SignIn, state: AppState) -> Result<Response, Rejection> {
+        let password = body
+            .password
+            .ok_or_else(|| ApiError::BadRequest("password is required".into()))?;
+        let user = state.accounts.register(&body.name, &password).await?;
+        tracing::info!(user.id, user.name, "registered");
+        Ok(with_session(&state, &user, StatusCode::CREATED).await?)
+    }
+
+    /// The user object, with a cookie for a new session.
+    async fn with_session(
+        state: &AppState,
+        user: &User,
+        status: StatusCode,
+    ) -> Result<Response, ApiError> {
+        let cookie = state.sessions.issue(user).await?;
+        let reply = warp::reply::with_status(warp::reply::json(user), status);
+        let set_cookie = state.sessions.set_cookie(&cookie);
+        Ok(warp::reply::with_header(reply, header::SET_COOKIE, set_cookie).into_response())
     }
 
     /// Who the session belongs to.
@@ -192,15 +265,76 @@ pub mod handlers {
     }
 
     /// Ends the session, if any, and closes its sockets with 4001.
-    pub fn signout(session: Option<Session>, state: AppState) -> Response {
+    pub async fn signout(session: Option<Session>, state: AppState) -> Result<Response, Rejection> {
         if let Some(session) = session {
-            state.sessions.revoke(&session);
+            state
+                .sessions
+                .revoke(&session)
+                .await
+                .map_err(ApiError::from)?;
             state
                 .hub
-                .close_session(session.id, shared::CLOSE_INVALID_USER);
+                .close_session(session.id, shared::CLOSE_INVALID_USER)
+                .await;
             tracing::info!(user.id = session.user.id, "signed out");
         }
         let reply = warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT);
-        warp::reply::with_header(reply, header::SET_COOKIE, session::clear_cookie()).into_response()
+        Ok(
+            warp::reply::with_header(reply, header::SET_COOKIE, session::clear_cookie())
+                .into_response(),
+        )
+    }
+
+    /// Query of `GET /api/history`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HistoryQuery {
+        pub before: Option<u64>,
+        pub limit: Option<usize>,
+    }
+
+    /// Default and largest page of `GET /api/history`.
+    pub const HISTORY_PAGE: (usize, usize) = (50, 100);
+
+    /// Parses the history query: ids are unsigned integers, `limit` is 1..=100.
+    pub fn parse_history_query(raw: &str) -> Result<(u64, usize), ApiError> {
+        let query: HistoryQuery = serde_urlencoded::from_str(raw).map_err(|err| {
+            ApiError::BadRequest(format!(
+                "bad query: {err}; expected before=<message id>&limit=<1..=100>"
+            ))
+        })?;
+        let limit = query.limit.unwrap_or(HISTORY_PAGE.0);
+        if !(1..=HISTORY_PAGE.1).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be between 1 and {}",
+                HISTORY_PAGE.1
+            )));
+        }
+        Ok((query.before.unwrap_or(u64::MAX), limit))
+    }
+
+    /// Stored messages older than `before`, oldest first, as their original envelopes.
+    pub async fn history(
+        _session: Session,
+        raw_query: String,
+        state: AppState,
+    ) -> Result<Response, Rejection> {
+        let (before, limit) = parse_history_query(&raw_query)?;
+        let rows = state
+            .store
+            .call(move |db| messages::before(db, before, limit))
+            .await
+            .map_err(ApiError::from)?;
+        let body = format!(
+            "[{}]",
+            rows.iter()
+                .map(|r| r.json.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        Ok(
+            warp::reply::with_header(body, header::CONTENT_TYPE, "application/json")
+                .into_response(),
+        )
     }
 }

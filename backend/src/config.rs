@@ -27,10 +27,38 @@ pub struct Config {
     )]
     pub allow_origins: Vec<String>,
 
-    /// Key that signs session cookies. Without one a random key is generated and
-    /// sessions do not survive a restart.
+    /// Key that signs session cookies. Without one, a random key is generated once and
+    /// kept in the data directory.
     #[arg(long, env = "CHAT_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+
+    /// Directory for the database (`chat.db`) and the generated signing key.
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Turn guest sign-in (a name without a password) off.
+    #[arg(long, env = "CHAT_NO_GUESTS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub no_guests: bool,
+
+    /// Days a session may go unused before it expires.
+    #[arg(long, env = "CHAT_SESSION_IDLE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub session_idle_days: u64,
+
+    /// Chat messages a user may send in a burst.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 5.0)]
+    pub rate_burst: f64,
+
+    /// Chat messages per second a user's allowance refills by.
+    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 1.0)]
+    pub rate_per_sec: f64,
+
+    /// Failed password sign-ins allowed per name per minute.
+    #[arg(long, env = "CHAT_LOGIN_FAILS_PER_NAME", default_value_t = 5)]
+    pub login_fails_per_name: usize,
+
+    /// Failed password sign-ins allowed per client address per minute.
+    #[arg(long, env = "CHAT_LOGIN_FAILS_PER_ADDR", default_value_t = 20)]
+    pub login_fails_per_addr: usize,
 }
 
 impl Default for Config {
@@ -40,6 +68,13 @@ impl Default for Config {
             dist: PathBuf::from("dist"),
             allow_origins: Vec::new(),
             secret: None,
+            data_dir: PathBuf::from("data"),
+            no_guests: false,
+            session_idle_days: 30,
+            rate_burst: 5.0,
+            rate_per_sec: 1.0,
+            login_fails_per_name: 5,
+            login_fails_per_addr: 20,
         }
     }
 }
@@ -55,6 +90,27 @@ mod tests {
         assert_eq!(parsed.addr, default.addr);
         assert_eq!(parsed.dist, default.dist);
         assert!(parsed.allow_origins.is_empty());
+        assert_eq!(parsed.data_dir, default.data_dir);
+        assert_eq!(parsed.no_guests, default.no_guests);
+        assert_eq!(parsed.session_idle_days, default.session_idle_days);
+        assert_eq!(parsed.rate_burst, default.rate_burst);
+        assert_eq!(parsed.rate_per_sec, default.rate_per_sec);
+        assert_eq!(parsed.login_fails_per_name, default.login_fails_per_name);
+        assert_eq!(parsed.login_fails_per_addr, default.login_fails_per_addr);
+    }
+
+    #[test]
+    fn no_guests_flag_stands_alone_or_takes_a_value() {
+        assert!(
+            Config::try_parse_from(["backend", "--no-guests"])
+                .unwrap()
+                .no_guests
+        );
+        assert!(
+            !Config::try_parse_from(["backend", "--no-guests", "false"])
+                .unwrap()
+                .no_guests
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ use warp::Reply;
 pub enum Error {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Everything an HTTP request can fail with; each maps to one status and a JSON body.
@@ -33,6 +35,21 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("this path only accepts WebSocket upgrades")]
     UpgradeRequired,
+    #[error("{0}")]
+    BadCredentials(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("too many failed attempts; try again in {} seconds", .0.as_secs())]
+    TooManyRequests(std::time::Duration),
+    /// Details go to the log, never to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::Internal(err.to_string())
+    }
 }
 
 impl ApiError {
@@ -46,16 +63,31 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+            ApiError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The `{"error": "..."}` answer for this error.
     pub fn into_response(self) -> warp::reply::Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
         let status = self.status();
         let body = ErrorBody {
             error: self.to_string(),
         };
-        warp::reply::with_status(warp::reply::json(&body), status).into_response()
+        let mut res = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+        if let ApiError::TooManyRequests(wait) = self {
+            let secs = wait.as_secs().max(1).to_string();
+            if let Ok(value) = warp::http::HeaderValue::from_str(&secs) {
+                res.headers_mut()
+                    .insert(warp::http::header::RETRY_AFTER, value);
+            }
+        }
+        res
     }
 }
 

@@ -1,16 +1,20 @@
-//! The chat server: sign-in with a signed session cookie, the WebSocket chat hub, the
-//! echo endpoint and the built client, all on one port.
+//! The chat server: accounts and sessions, the WebSocket chat hub with durable history,
+//! the echo endpoint and the built client, all on one port, with SQLite embedded.
 //!
 //! The binary only parses flags and binds; tests call the same [`run`] on `127.0.0.1:0`.
 
+pub mod accounts;
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod limits;
+pub mod secret;
 pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod state;
+pub mod store;
 pub mod web;
 pub mod ws;
 
@@ -37,7 +41,8 @@ pub async fn run(
     if !config.dist.join("index.html").is_file() {
         tracing::warn!(dist = %config.dist.display(), "the client is not built; `/` explains how to build it");
     }
-    let state = AppState::new(config);
+    tracing::info!(data_dir = %config.data_dir.display(), "opening the database");
+    let state = AppState::open(config)?;
     server::serve(listener, state, shutdown).await;
     Ok(())
 }

@@ -17,6 +17,10 @@ use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::ws::{self, Endpoint};
 
+/// The address a request came from, put on every request for the routes to read.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// How long open connections get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after a failed accept (for example, out of file descriptors) before retrying.

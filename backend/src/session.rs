@@ -1,150 +1,135 @@
-//! Signed session cookies.
+//! Server-side sessions behind a signed cookie.
 //!
-//! The cookie value is `<payload>.<tag>`, both base64url: the payload is the user and a
-//! random session id, the tag an HMAC-SHA256 over the payload with the server's secret.
-//! Anything that does not verify, has expired, or was signed out counts as no session.
+//! The cookie value is `<token>.<tag>`: a random 256-bit token and an HMAC-SHA256 tag over
+//! it with the server's secret, both base64url. The database keeps only the token's
+//! SHA-256 hash. A value whose tag does not verify is turned away without a lookup; one
+//! whose session is unknown, idle too long or signed out counts as no session at all.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use shared::User;
+
+use crate::store::{accounts, Store, StoreError};
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "session";
-/// How long a session lasts after sign-in.
-pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Cookie values longer than this are not even parsed.
-const MAX_COOKIE_LEN: usize = 1024;
+const MAX_COOKIE_LEN: usize = 256;
+/// Random bytes in a session token.
+const TOKEN_BYTES: usize = 32;
 
 /// A signed-in user and the session that proves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    /// Random id of this sign-in; sign-out revokes it.
+    /// The stored session's id; sign-out closes the sockets opened with it.
     pub id: u64,
     pub user: User,
-    /// Seconds since the Unix epoch after which the session is void.
-    pub expires: u64,
+    token_hash: [u8; 32],
 }
 
-#[derive(Serialize, Deserialize)]
-struct Payload {
-    sid: u64,
-    uid: u64,
-    name: String,
-    exp: u64,
-}
-
-/// Issues and checks session cookies. Cheap to clone.
+/// Issues, checks and ends sessions. Cheap to clone.
 #[derive(Clone)]
 pub struct Sessions {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    key: Vec<u8>,
-    /// Signed-out session ids with their expiry, so a copied cookie stops working at once.
-    /// Entries are dropped once they would have expired anyway. The lock is never held
-    /// across an `.await`.
-    revoked: Mutex<HashMap<u64, u64>>,
+    store: Store,
+    key: std::sync::Arc<[u8]>,
+    idle: Duration,
 }
 
 impl Sessions {
-    /// Uses `secret` as the signing key, or a random one when there is none.
-    pub fn new(secret: Option<&str>) -> Self {
-        let key = match secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => {
-                let mut key = vec![0u8; 32];
-                rand::rng().fill_bytes(&mut key);
-                key
-            }
-        };
+    /// Sessions signed with `key` that end after `idle` without use.
+    pub fn new(store: Store, key: &[u8], idle: Duration) -> Self {
         Sessions {
-            shared: Arc::new(Shared {
-                key,
-                revoked: Mutex::new(HashMap::new()),
-            }),
+            store,
+            key: key.into(),
+            idle,
         }
     }
 
-    /// Starts a session for `user`, returning it and the cookie value that proves it.
-    pub fn issue(&self, user: User) -> (Session, String) {
-        let session = Session {
-            id: rand::rng().next_u64(),
+    /// How long a session lasts without use (also the cookie's `Max-Age`).
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// Starts a session for `user`, returning the cookie value that proves it.
+    pub async fn issue(&self, user: &User) -> Result<String, StoreError> {
+        let mut token = [0u8; TOKEN_BYTES];
+        rand::rng().fill_bytes(&mut token);
+        let hash = token_hash(&token);
+        let user_id = user.id;
+        self.store
+            .call(move |db| accounts::create_session(db, &hash, user_id, unix_millis()))
+            .await?;
+        let token = URL_SAFE_NO_PAD.encode(token);
+        let tag = URL_SAFE_NO_PAD.encode(self.tag(token.as_bytes()));
+        Ok(format!("{token}.{tag}"))
+    }
+
+    /// The session a cookie value proves, if any.
+    pub async fn verify(&self, value: &str) -> Result<Option<Session>, StoreError> {
+        let Some(token_hash) = self.check_signature(value) else {
+            return Ok(None);
+        };
+        let idle_ms = self.idle.as_millis() as u64;
+        let found = self
+            .store
+            .call(move |db| accounts::session(db, &token_hash, idle_ms, unix_millis()))
+            .await?;
+        Ok(found.map(|(id, user)| Session {
+            id,
             user,
-            expires: unix_now() + SESSION_LIFETIME.as_secs(),
-        };
-        let payload = Payload {
-            sid: session.id,
-            uid: session.user.id,
-            name: session.user.name.clone(),
-            exp: session.expires,
-        };
-        // Serializing a struct of integers and a string cannot fail.
-        let json = serde_json::to_vec(&payload).unwrap_or_default();
-        let body = URL_SAFE_NO_PAD.encode(json);
-        let tag = URL_SAFE_NO_PAD.encode(self.tag(body.as_bytes()));
-        (session, format!("{body}.{tag}"))
-    }
-
-    /// The session a cookie value proves, if it is genuine, current and not signed out.
-    pub fn verify(&self, value: &str) -> Option<Session> {
-        if value.len() > MAX_COOKIE_LEN {
-            return None;
-        }
-        let (body, tag) = value.split_once('.')?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        let mut mac = self.mac();
-        mac.update(body.as_bytes());
-        mac.verify_slice(&tag).ok()?;
-        let payload: Payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
-        if payload.exp <= unix_now() || self.is_revoked(payload.sid) {
-            return None;
-        }
-        let name = shared::validate_name(&payload.name).ok()?;
-        Some(Session {
-            id: payload.sid,
-            user: User::new(payload.uid, name),
-            expires: payload.exp,
-        })
+            token_hash,
+        }))
     }
 
     /// The session carried by a request's `Cookie` headers, if any verifies.
-    pub fn from_headers(&self, headers: &HeaderMap) -> Option<Session> {
-        cookie_values(headers, COOKIE_NAME).find_map(|value| self.verify(value))
+    pub async fn from_headers(&self, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
+        for value in cookie_values(headers, COOKIE_NAME) {
+            if let Some(session) = self.verify(value).await? {
+                return Ok(Some(session));
+            }
+        }
+        Ok(None)
     }
 
-    /// Makes the session's cookie worthless from now on.
-    pub fn revoke(&self, session: &Session) {
-        let now = unix_now();
-        let mut revoked = self.lock_revoked();
-        revoked.retain(|_, expires| *expires > now);
-        revoked.insert(session.id, session.expires);
+    /// Ends a session: its cookie is worthless from now on.
+    pub async fn revoke(&self, session: &Session) -> Result<(), StoreError> {
+        let hash = session.token_hash;
+        self.store
+            .call(move |db| accounts::delete_session(db, &hash))
+            .await?;
+        Ok(())
     }
 
-    fn is_revoked(&self, id: u64) -> bool {
-        self.lock_revoked().contains_key(&id)
+    /// `Set-Cookie` value that stores a session.
+    pub fn set_cookie(&self, value: &str) -> String {
+        format!(
+            "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+            self.idle.as_secs()
+        )
     }
 
-    fn lock_revoked(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
-        // A panic elsewhere while holding the lock leaves the map itself intact.
-        self.shared
-            .revoked
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+    /// The token hash of a value whose tag verifies; `None` for anything else.
+    fn check_signature(&self, value: &str) -> Option<[u8; 32]> {
+        if value.len() > MAX_COOKIE_LEN {
+            return None;
+        }
+        let (token, tag) = value.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let mut mac = self.mac();
+        mac.update(token.as_bytes());
+        mac.verify_slice(&tag).ok()?;
+        let token = URL_SAFE_NO_PAD.decode(token).ok()?;
+        Some(token_hash(&token))
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length.
-        Hmac::<Sha256>::new_from_slice(&self.shared.key).expect("HMAC takes any key length")
+        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length")
     }
 
     fn tag(&self, body: &[u8]) -> Vec<u8> {
@@ -154,21 +139,17 @@ impl Sessions {
     }
 }
 
-/// `Set-Cookie` value that stores a session.
-pub fn set_cookie(value: &str) -> String {
-    format!(
-        "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        SESSION_LIFETIME.as_secs()
-    )
-}
-
 /// `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
+fn token_hash(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
 /// Every value of cookie `name` in the request's `Cookie` headers.
-fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
+pub fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -180,10 +161,10 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Ite
         })
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+pub(crate) fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
@@ -192,53 +173,71 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn headers(cookie: &str) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        map.insert(http::header::COOKIE, HeaderValue::from_str(cookie).unwrap());
-        map
+    fn sessions() -> (Sessions, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sessions = Sessions::new(store, b"key", Duration::from_secs(3600));
+        (sessions, dir)
     }
 
-    #[test]
-    fn issued_cookie_verifies_to_the_same_user() {
-        let sessions = Sessions::new(Some("k"));
-        let (session, value) = sessions.issue(User::new(3, "Ada"));
-        assert_eq!(sessions.verify(&value), Some(session));
+    async fn guest(s: &Sessions, name: &str) -> User {
+        let name = name.to_owned();
+        s.store
+            .call(move |db| accounts::create_user(db, &name, None, 0))
+            .await
+            .unwrap()
+            .unwrap()
     }
 
-    #[test]
-    fn forged_cookie_is_treated_as_signed_out() {
-        let sessions = Sessions::new(Some("k"));
-        let (_, value) = sessions.issue(User::new(3, "Ada"));
-        let (_, tag) = value.split_once('.').unwrap();
-        let payload = r#"{"sid":1,"uid":1,"name":"Mallory","exp":99999999999}"#;
-        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload));
-        assert_eq!(sessions.verify(&forged), None);
-        let other_key = Sessions::new(Some("other"));
-        assert_eq!(other_key.verify(&value), None);
+    #[tokio::test]
+    async fn issued_cookie_verifies_to_the_same_user() {
+        let (s, _dir) = sessions();
+        let ada = guest(&s, "Ada").await;
+        let value = s.issue(&ada).await.unwrap();
+        assert_eq!(s.verify(&value).await.unwrap().unwrap().user, ada);
     }
 
-    #[test]
-    fn signed_out_cookie_no_longer_verifies() {
-        let sessions = Sessions::new(None);
-        let (session, value) = sessions.issue(User::new(3, "Ada"));
-        sessions.revoke(&session);
-        assert_eq!(sessions.verify(&value), None);
+    #[tokio::test]
+    async fn forged_cookie_is_treated_as_signed_out() {
+        let (s, _dir) = sessions();
+        let ada = guest(&s, "Ada").await;
+        let value = s.issue(&ada).await.unwrap();
+        let (token, _) = value.split_once('.').unwrap();
+        let forged = format!("{token}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+        assert_eq!(s.verify(&forged).await.unwrap(), None);
+        let classic = URL_SAFE_NO_PAD.encode(r#"{"id":1,"name":"Ada"}"#);
+        assert_eq!(s.verify(&classic).await.unwrap(), None);
     }
 
-    #[test]
-    fn garbage_cookie_values_do_not_verify() {
-        let sessions = Sessions::new(None);
+    #[tokio::test]
+    async fn signed_out_cookie_no_longer_verifies() {
+        let (s, _dir) = sessions();
+        let ada = guest(&s, "Ada").await;
+        let value = s.issue(&ada).await.unwrap();
+        let session = s.verify(&value).await.unwrap().unwrap();
+        s.revoke(&session).await.unwrap();
+        assert_eq!(s.verify(&value).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn garbage_cookie_values_do_not_verify() {
+        let (s, _dir) = sessions();
         for value in ["", ".", "a.b", "....", "%%%.%%%", &"x".repeat(5000)] {
-            assert_eq!(sessions.verify(value), None, "{value:?}");
+            assert_eq!(s.verify(value).await.unwrap(), None, "{value:?}");
         }
     }
 
-    #[test]
-    fn session_is_found_among_other_cookies() {
-        let sessions = Sessions::new(None);
-        let (session, value) = sessions.issue(User::new(9, "Bo"));
-        let map = headers(&format!("theme=dark; session=junk; session={value}"));
-        assert_eq!(sessions.from_headers(&map), Some(session));
-        assert_eq!(sessions.from_headers(&headers("theme=dark")), None);
+    #[tokio::test]
+    async fn session_is_found_among_other_cookies() {
+        let (s, _dir) = sessions();
+        let bo = guest(&s, "Bo").await;
+        let value = s.issue(&bo).await.unwrap();
+        let mut map = HeaderMap::new();
+        let header = format!("theme=dark; session=junk; session={value}");
+        map.insert(
+            http::header::COOKIE,
+            HeaderValue::from_str(&header).unwrap(),
+        );
+        assert_eq!(s.from_headers(&map).await.unwrap().unwrap().user, bo);
     }
 }

@@ -1,13 +1,14 @@
 //! The state every request and socket shares, as one cheap clonable handle.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use shared::User;
-
-use crate::hub::Hub;
+use crate::accounts::Accounts;
+use crate::hub::{Hub, HubSettings};
+use crate::limits::LoginLimiter;
 use crate::session::Sessions;
-use crate::Config;
+use crate::store::Store;
+use crate::{Config, Error};
 
 /// Frames a socket may have queued before it counts as not reading (closed with 1008).
 pub const SOCKET_QUEUE_FRAMES: usize = 256;
@@ -17,31 +18,32 @@ pub const SOCKET_QUEUE_FRAMES: usize = 256;
 pub struct AppState {
     pub hub: Hub,
     pub sessions: Sessions,
-    pub users: Users,
+    pub accounts: Accounts,
+    pub store: Store,
     pub config: Arc<Config>,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
-        AppState {
-            hub: Hub::new(SOCKET_QUEUE_FRAMES),
-            sessions: Sessions::new(config.secret.as_deref()),
-            users: Users::default(),
+    /// Opens the data directory (creating and migrating the database) and starts the hub.
+    pub fn open(config: Config) -> Result<Self, Error> {
+        let store = Store::open(&config.data_dir)?;
+        let key = crate::secret::load_or_create(&config.data_dir, config.secret.as_deref())?;
+        let idle = Duration::from_secs(config.session_idle_days * 24 * 60 * 60);
+        let hub = Hub::start(
+            store.writer()?,
+            HubSettings {
+                queue_capacity: SOCKET_QUEUE_FRAMES,
+                rate_burst: config.rate_burst,
+                rate_per_sec: config.rate_per_sec,
+            },
+        )?;
+        let limiter = LoginLimiter::new(config.login_fails_per_name, config.login_fails_per_addr);
+        Ok(AppState {
+            hub,
+            sessions: Sessions::new(store.clone(), &key, idle),
+            accounts: Accounts::new(store.clone(), limiter, !config.no_guests),
+            store,
             config: Arc::new(config),
-        }
-    }
-}
-
-/// Hands out user ids: every sign-in is a new user with the next id.
-#[derive(Clone, Default)]
-pub struct Users {
-    last_id: Arc<AtomicU64>,
-}
-
-impl Users {
-    /// A new user with the next id; `name` is already validated.
-    pub fn create(&self, name: String) -> User {
-        let id = self.last_id.fetch_add(1, Ordering::Relaxed) + 1;
-        User::new(id, name)
+        })
     }
 }

@@ -7,7 +7,7 @@
 //! use shared::{ServerBody, ServerMessage, User};
 //!
 //! let alice = User::new(7, "Alice");
-//! let msg = ServerMessage { id: 42, ts: 1_764_070_000_000, user: alice, body: ServerBody::Chat("hello".into()) };
+//! let msg = ServerMessage { id: 42, ts: 1_764_070_000_000, user: alice, body: ServerBody::Chat { text: "hello".into(), cid: None } };
 //! let json = serde_json::to_string(&msg).unwrap();
 //! assert_eq!(
 //!     json,
@@ -20,7 +20,7 @@ mod client;
 mod names;
 mod server;
 
-pub use client::{ClientMessage, MAX_TEXT_CHARS};
+pub use client::{ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
 pub use names::{validate_name, NameError, MAX_NAME_CHARS};
 pub use server::{ServerBody, ServerMessage};
 
@@ -45,11 +45,17 @@ impl User {
     }
 }
 
-/// Body of `POST /api/signin`.
+/// Body of `POST /api/signin` and `POST /api/register`. Without a password, sign-in is
+/// as a guest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignIn {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
+
+/// Shortest and longest password accepted at registration, in characters.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
 /// Body of every JSON error answer: `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,12 +24,18 @@ pub enum ServerBody {
     Join(String),
     /// `"<name> left."`: the user's last socket closed.
     Left(String),
-    /// A chat line, already trimmed.
-    Chat(String),
+    /// A chat line, already trimmed, with the client id its sender gave it, if any.
+    Chat { text: String, cid: Option<String> },
     /// The distinct online users, ordered by id.
     List(Vec<User>),
     /// Why the recipient's last message was rejected.
     Error(String),
+    /// Stored messages replayed to a new socket, oldest first. `truncated` says that
+    /// older ones exist that were left out.
+    History {
+        messages: Vec<ServerMessage>,
+        truncated: bool,
+    },
 }
 
 impl ServerBody {
@@ -38,28 +44,36 @@ impl ServerBody {
         match self {
             ServerBody::Join(_) => "join",
             ServerBody::Left(_) => "left",
-            ServerBody::Chat(_) => "chat",
+            ServerBody::Chat { .. } => "chat",
             ServerBody::List(_) => "list",
             ServerBody::Error(_) => "error",
+            ServerBody::History { .. } => "history",
         }
     }
 }
 
-// Written by hand so the keys come out in the documented order: id, type, user, data, ts.
+// Written by hand so the keys come out in the documented order: id, type, user, data, ts,
+// then the additions (`cid`, `truncated`).
 impl Serialize for ServerMessage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(5))?;
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("type", self.body.kind())?;
         map.serialize_entry("user", &self.user)?;
         match &self.body {
             ServerBody::Join(text)
             | ServerBody::Left(text)
-            | ServerBody::Chat(text)
+            | ServerBody::Chat { text, .. }
             | ServerBody::Error(text) => map.serialize_entry("data", text)?,
             ServerBody::List(users) => map.serialize_entry("data", users)?,
+            ServerBody::History { messages, .. } => map.serialize_entry("data", messages)?,
         }
         map.serialize_entry("ts", &self.ts)?;
+        match &self.body {
+            ServerBody::Chat { cid: Some(cid), .. } => map.serialize_entry("cid", cid)?,
+            ServerBody::History { truncated, .. } => map.serialize_entry("truncated", truncated)?,
+            _ => {}
+        }
         map.end()
     }
 }
@@ -73,6 +87,10 @@ struct RawMessage {
     user: User,
     data: serde_json::Value,
     ts: u64,
+    #[serde(default)]
+    cid: Option<String>,
+    #[serde(default)]
+    truncated: bool,
 }
 
 impl<'de> Deserialize<'de> for ServerMessage {
@@ -82,13 +100,20 @@ impl<'de> Deserialize<'de> for ServerMessage {
         let body = match raw.kind.as_str() {
             "join" => ServerBody::Join(text(raw.data)?),
             "left" => ServerBody::Left(text(raw.data)?),
-            "chat" => ServerBody::Chat(text(raw.data)?),
+            "chat" => ServerBody::Chat {
+                text: text(raw.data)?,
+                cid: raw.cid,
+            },
             "error" => ServerBody::Error(text(raw.data)?),
             "list" => ServerBody::List(Vec::deserialize(raw.data).map_err(de::Error::custom)?),
+            "history" => ServerBody::History {
+                messages: Vec::deserialize(raw.data).map_err(de::Error::custom)?,
+                truncated: raw.truncated,
+            },
             other => {
                 return Err(de::Error::unknown_variant(
                     other,
-                    &["join", "left", "chat", "list", "error"],
+                    &["join", "left", "chat", "list", "error", "history"],
                 ))
             }
         };

@@ -39,7 +39,10 @@ fn left_message_has_the_documented_shape() {
 #[test]
 fn chat_message_has_the_documented_shape() {
     assert_golden(
-        message(ServerBody::Chat("hello <b>there</b> \"quoted\"".into())),
+        message(ServerBody::Chat {
+            text: "hello <b>there</b> \"quoted\"".into(),
+            cid: None,
+        }),
         r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7},"data":"hello <b>there</b> \"quoted\"","ts":1764070000000}"#,
     );
 }
@@ -104,7 +107,11 @@ fn user_object_has_the_documented_shape() {
 #[test]
 fn sign_in_and_error_bodies_have_the_documented_shape() {
     assert_eq!(
-        serde_json::to_string(&SignIn { name: "Ada".into() }).unwrap(),
+        serde_json::to_string(&SignIn {
+            name: "Ada".into(),
+            password: None
+        })
+        .unwrap(),
         r#"{"name":"Ada"}"#
     );
     assert_eq!(
@@ -114,4 +121,50 @@ fn sign_in_and_error_bodies_have_the_documented_shape() {
         .unwrap(),
         r#"{"error":"nope"}"#
     );
+}
+
+#[test]
+fn chat_message_with_cid_carries_it_after_ts() {
+    assert_golden(
+        message(ServerBody::Chat {
+            text: "hi".into(),
+            cid: Some("c-1".into()),
+        }),
+        r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7},"data":"hi","ts":1764070000000,"cid":"c-1"}"#,
+    );
+}
+
+#[test]
+fn history_message_holds_full_envelopes_and_truncated() {
+    let old = ServerMessage {
+        id: 3,
+        ts: 1_764_069_000_000,
+        user: User::new(12, "Bob"),
+        body: ServerBody::Chat {
+            text: "earlier".into(),
+            cid: None,
+        },
+    };
+    assert_golden(
+        message(ServerBody::History {
+            messages: vec![old],
+            truncated: true,
+        }),
+        r#"{"id":42,"type":"history","user":{"id":7,"name":"Alice","image":7},"data":[{"id":3,"type":"chat","user":{"id":12,"name":"Bob","image":2},"data":"earlier","ts":1764069000000}],"ts":1764070000000,"truncated":true}"#,
+    );
+}
+
+#[test]
+fn client_chat_message_with_cid_has_the_documented_shape() {
+    let msg = ClientMessage::chat_with_cid("hello", "abc");
+    assert_eq!(
+        serde_json::to_value(&msg).unwrap(),
+        json!({"type": "chat", "text": "hello", "cid": "abc"})
+    );
+}
+
+#[test]
+fn sign_in_with_password_has_the_documented_shape() {
+    let body: SignIn = serde_json::from_str(r#"{"name":"Ada","password":"hunter22"}"#).unwrap();
+    assert_eq!(body.password.as_deref(), Some("hunter22"));
 }

@@ -4,7 +4,7 @@
 //! hub queued for it, pings, and closes when told to (sign-out, overflow, shutdown).
 
 use futures_util::{SinkExt, StreamExt};
-use shared::{ClientMessage, MAX_TEXT_CHARS};
+use shared::{ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
@@ -34,6 +34,7 @@ enum Ending {
 pub async fn serve(
     mut socket: Socket,
     session: Option<Session>,
+    since: Option<u64>,
     state: AppState,
     shutdown: Shutdown,
 ) {
@@ -45,7 +46,10 @@ pub async fn serve(
         )
         .await;
     };
-    let mut member = state.hub.join(session.user.clone(), session.id);
+    let mut member = state
+        .hub
+        .join(session.user.clone(), session.id, since)
+        .await;
     let ending = run(
         &mut socket,
         &state,
@@ -55,7 +59,7 @@ pub async fn serve(
         &shutdown,
     )
     .await;
-    state.hub.leave(member.id);
+    state.hub.leave(member.id).await;
     match ending {
         Ending::Gone => {}
         Ending::Close(code, reason) => close(&mut socket, code, reason).await,
@@ -94,9 +98,9 @@ async fn run(
                     None => return Ending::Gone,
                     Some(Err(WsError::Capacity(_))) => return Ending::TooBig,
                     Some(Err(_)) => return Ending::Gone,
-                    Some(Ok(Message::Text(text))) => handle_text(state, id, text.as_str()),
+                    Some(Ok(Message::Text(text))) => handle_text(state, id, text.as_str()).await,
                     Some(Ok(Message::Binary(_))) => {
-                        state.hub.reject(id, "binary frames are not supported; send JSON text")
+                        state.hub.reject(id, "binary frames are not supported; send JSON text").await
                     }
                     // Pings are answered by the protocol layer; pongs only prove liveness;
                     // a close is answered by the protocol layer and ends the stream.
@@ -116,24 +120,36 @@ async fn run(
 }
 
 /// Reads one client message and acts on it. Nothing a client sends can panic here.
-fn handle_text(state: &AppState, id: ConnId, text: &str) {
-    match serde_json::from_str::<ClientMessage>(text) {
-        Err(err) => state.hub.reject(id, format!("malformed message: {err}")),
-        Ok(ClientMessage::Chat { text }) => {
-            let text = text.trim();
-            if text.is_empty() {
-                return;
-            }
-            if text.chars().count() > MAX_TEXT_CHARS {
-                state.hub.reject(
-                    id,
-                    format!("message is too long: at most {MAX_TEXT_CHARS} characters"),
-                );
-                return;
-            }
-            state.hub.chat(id, text.to_owned());
+async fn handle_text(state: &AppState, id: ConnId, text: &str) {
+    match check(text) {
+        Ok(None) => {}
+        Ok(Some((text, cid))) => state.hub.chat(id, text, cid).await,
+        Err(reason) => state.hub.reject(id, reason).await,
+    }
+}
+
+/// Decodes and validates a client frame: `Ok(None)` for a message to drop silently,
+/// `Ok(Some((text, cid)))` for a chat line to broadcast, `Err` with the reason to tell.
+pub fn check(frame: &str) -> Result<Option<(String, Option<String>)>, String> {
+    let message: ClientMessage =
+        serde_json::from_str(frame).map_err(|err| format!("malformed message: {err}"))?;
+    let ClientMessage::Chat { text, cid } = message;
+    if let Some(cid) = &cid {
+        let len = cid.chars().count();
+        if len == 0 || len > MAX_CID_CHARS {
+            return Err(format!("cid must be 1 to {MAX_CID_CHARS} characters"));
         }
     }
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(format!(
+            "message is too long: at most {MAX_TEXT_CHARS} characters"
+        ));
+    }
+    Ok(Some((text.to_owned(), cid)))
 }
 
 /// Writes `first` and whatever else is already queued, then flushes once.

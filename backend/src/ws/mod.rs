@@ -97,10 +97,15 @@ pub fn accept<B>(
     let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
         return ApiError::BadRequest("connection cannot be upgraded".into()).into_response();
     };
-    let session = match endpoint {
-        Endpoint::Chat => state.sessions.from_headers(req.headers()),
+    let since = match endpoint {
+        Endpoint::Chat => match parse_since(req.uri().query().unwrap_or("")) {
+            Ok(since) => since,
+            Err(err) => return err.into_response(),
+        },
         Endpoint::Echo => None,
     };
+    // Only the cookie is needed later; the rest of the request is dropped now.
+    let headers = req.headers().clone();
 
     let tracked = shutdown.clone();
     tracked.spawn(async move {
@@ -118,7 +123,16 @@ pub fn accept<B>(
         )
         .await;
         match endpoint {
-            Endpoint::Chat => chat::serve(socket, session, state, shutdown).await,
+            Endpoint::Chat => {
+                let session = match state.sessions.from_headers(&headers).await {
+                    Ok(session) => session,
+                    Err(err) => {
+                        tracing::error!(%err, "session lookup failed");
+                        None
+                    }
+                };
+                chat::serve(socket, session, since, state, shutdown).await
+            }
             Endpoint::Echo => echo::serve(socket, shutdown).await,
         }
     });
@@ -130,6 +144,18 @@ pub fn accept<B>(
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, key);
     res
+}
+
+/// Reads `since=<id>` from a `/ws/chat` query; other parameters are ignored.
+pub fn parse_since(query: &str) -> Result<Option<u64>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|_| ApiError::BadRequest("malformed query string".into()))?;
+    match pairs.iter().find(|(key, _)| key == "since") {
+        None => Ok(None),
+        Some((_, value)) => value.parse().map(Some).map_err(|_| {
+            ApiError::BadRequest("since must be a message id (a whole number, 0 or more)".into())
+        }),
+    }
 }
 
 /// Checks the version and key headers and derives the `Sec-WebSocket-Accept` value.
@@ -205,6 +231,21 @@ mod tests {
         assert!(!origin_allowed(&lookalike, &[]));
         let no_host = headers(&[("origin", "http://chat.test")]);
         assert!(!origin_allowed(&no_host, &[]));
+    }
+
+    #[test]
+    fn since_must_be_a_whole_number() {
+        assert_eq!(parse_since("").unwrap(), None);
+        assert_eq!(parse_since("since=42&x=1").unwrap(), Some(42));
+        for bad in [
+            "since=",
+            "since=-1",
+            "since=abc",
+            "since=1.5",
+            "since=99999999999999999999",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

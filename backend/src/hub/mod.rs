@@ -1,0 +1,182 @@
+//! The chat hub: who is online, and the one ordered stream of messages they all see.
+//!
+//! The hub is a single thread that owns the room and the message database. Sockets send
+//! it commands; it takes them in batches, applies them in order (giving every message
+//! the next id), commits the batch's stored messages in one transaction, and only then
+//! delivers the batch's frames. So nothing is broadcast before it is on disk, every socket
+//! sees ids in increasing order, and a busy room pays for one commit per batch rather
+//! than per message. A broadcast is serialized once; every queue gets a cheap clone of
+//! the same encoded frame.
+
+mod room;
+
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use shared::User;
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::store::StoreError;
+
+/// One encoded text frame, shared by every socket that sends it.
+pub type Frame = Utf8Bytes;
+
+/// Close code for a socket whose outgoing queue overflowed (policy violation).
+pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+
+/// Identifies one `/ws/chat` socket.
+pub type ConnId = u64;
+
+/// Commands waiting for the hub, at most; senders wait beyond that.
+const COMMAND_QUEUE: usize = 4096;
+
+/// How the hub limits and sizes things.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Frames a socket may have queued before it is closed with 1008.
+    pub queue_capacity: usize,
+    /// Chat messages a user may send in a burst.
+    pub rate_burst: f64,
+    /// Chat messages per second a user's allowance refills by.
+    pub rate_per_sec: f64,
+}
+
+/// Shared handle to the hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    commands: mpsc::Sender<Command>,
+    next_conn: Arc<AtomicU64>,
+    queue_capacity: usize,
+}
+
+/// What a socket asks of the hub.
+pub(crate) enum Command {
+    Join {
+        conn: ConnId,
+        user: User,
+        session: u64,
+        since: Option<u64>,
+        tx: mpsc::Sender<Frame>,
+        kick: Arc<Kick>,
+    },
+    Leave {
+        conn: ConnId,
+    },
+    Chat {
+        conn: ConnId,
+        text: String,
+        cid: Option<String>,
+    },
+    Reject {
+        conn: ConnId,
+        reason: String,
+    },
+    CloseSession {
+        session: u64,
+        code: u16,
+    },
+}
+
+/// Tells a socket's task to close with a given code; it is never blocked by a full queue.
+#[derive(Default)]
+pub struct Kick {
+    notify: Notify,
+    code: AtomicU16,
+}
+
+impl Kick {
+    pub(crate) fn fire(&self, code: u16) {
+        // The first reason wins; later ones are ignored.
+        if self
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Waits until the socket must close and returns the close code.
+    pub async fn fired(&self) -> u16 {
+        loop {
+            let code = self.code.load(Ordering::Acquire);
+            if code != 0 {
+                return code;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// What a newly joined socket holds: its id, its queue and its kick signal.
+pub struct Membership {
+    pub id: ConnId,
+    pub rx: mpsc::Receiver<Frame>,
+    pub kick: Arc<Kick>,
+}
+
+impl Hub {
+    /// Starts the hub's thread on `db`, a connection to the message database.
+    pub fn start(db: Connection, settings: HubSettings) -> Result<Hub, StoreError> {
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let queue_capacity = settings.queue_capacity;
+        let room = room::Room::open(db, settings)?;
+        std::thread::Builder::new()
+            .name("chat-hub".into())
+            .spawn(move || room.run(rx))?;
+        Ok(Hub {
+            commands,
+            next_conn: Arc::new(AtomicU64::new(1)),
+            queue_capacity,
+        })
+    }
+
+    /// Accepts a socket: `join` to everyone when it is the user's first, then `list` and
+    /// `history` to it. `since` asks for every stored message after that id.
+    pub async fn join(&self, user: User, session: u64, since: Option<u64>) -> Membership {
+        let (tx, rx) = mpsc::channel(self.queue_capacity);
+        let kick = Arc::new(Kick::default());
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.send(Command::Join {
+            conn: id,
+            user,
+            session,
+            since,
+            tx,
+            kick: kick.clone(),
+        })
+        .await;
+        Membership { id, rx, kick }
+    }
+
+    /// Removes a socket: `left` to the others when it was the user's last.
+    pub async fn leave(&self, conn: ConnId) {
+        self.send(Command::Leave { conn }).await;
+    }
+
+    /// A chat line from socket `conn`; the text is already trimmed and within limits.
+    pub async fn chat(&self, conn: ConnId, text: String, cid: Option<String>) {
+        self.send(Command::Chat { conn, text, cid }).await;
+    }
+
+    /// Sends an `error` to socket `conn` alone.
+    pub async fn reject(&self, conn: ConnId, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.send(Command::Reject { conn, reason }).await;
+    }
+
+    /// Closes every socket of a signed-out session with `code`.
+    pub async fn close_session(&self, session: u64, code: u16) {
+        self.send(Command::CloseSession { session, code }).await;
+    }
+
+    async fn send(&self, command: Command) {
+        // The hub thread only stops when every handle is gone, so this cannot fail
+        // while a caller holds one.
+        if self.commands.send(command).await.is_err() {
+            tracing::error!("the chat hub has stopped");
+        }
+    }
+}

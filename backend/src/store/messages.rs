@@ -1,0 +1,107 @@
+//! Stored broadcast messages (`join`, `left`, `chat`), kept as their exact JSON envelope,
+//! and the message-id watermark.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Meta key: every id below this value may have been sent already.
+const ID_RESERVED: &str = "id_reserved";
+
+/// One stored message: its id and the envelope exactly as it was broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub id: u64,
+    pub json: String,
+}
+
+pub fn insert(
+    conn: &Connection,
+    id: u64,
+    user_id: u64,
+    cid: Option<&str>,
+    json: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO messages (id, user_id, cid, json) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id as i64, user_id as i64, cid, json])?;
+    Ok(())
+}
+
+/// The message `user_id` already sent with this client id, if any.
+pub fn by_cid(conn: &Connection, user_id: u64, cid: &str) -> rusqlite::Result<Option<Stored>> {
+    conn.prepare_cached("SELECT id, json FROM messages WHERE user_id = ?1 AND cid = ?2")?
+        .query_row(params![user_id as i64, cid], row)
+        .optional()
+}
+
+/// Up to `limit` messages with `after < id < until`, oldest first; when there are more,
+/// the newest `limit` of them, and `true`.
+pub fn between(
+    conn: &Connection,
+    after: u64,
+    until: u64,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Stored>, bool)> {
+    let mut rows: Vec<Stored> = conn
+        .prepare_cached(
+            "SELECT id, json FROM messages WHERE id > ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        )?
+        .query_map(params![clamp(after), clamp(until), limit as i64 + 1], row)?
+        .collect::<Result<_, _>>()?;
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    rows.reverse();
+    Ok((rows, truncated))
+}
+
+/// Up to `limit` messages with ids below `before`, oldest first.
+pub fn before(conn: &Connection, before: u64, limit: usize) -> rusqlite::Result<Vec<Stored>> {
+    let mut rows: Vec<Stored> = conn
+        .prepare_cached("SELECT id, json FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2")?
+        .query_map(params![clamp(before), limit as i64], row)?
+        .collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// The first id this run may use: above every stored message and every id an earlier
+/// run may have sent without storing it (`list`, `error`, `history`).
+pub fn first_free_id(conn: &Connection) -> rusqlite::Result<u64> {
+    let max_stored: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+        r.get(0)
+    })?;
+    let reserved = reserved(conn)?;
+    Ok((max_stored as u64 + 1).max(reserved))
+}
+
+/// Ids below the stored watermark count as possibly used.
+pub fn reserved(conn: &Connection) -> rusqlite::Result<u64> {
+    let value: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![ID_RESERVED],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(value.unwrap_or(0) as u64)
+}
+
+/// Moves the watermark up to `until`.
+pub fn reserve(conn: &Connection, until: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![ID_RESERVED, until as i64])?;
+    Ok(())
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        id: r.get::<_, i64>(0)? as u64,
+        json: r.get(1)?,
+    })
+}
+
+/// SQLite integers are signed; ids from clients may be any `u64`.
+fn clamp(id: u64) -> i64 {
+    id.min(i64::MAX as u64) as i64
+}

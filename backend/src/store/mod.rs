@@ -1,0 +1,93 @@
+//! Embedded storage: one SQLite database file in the data directory.
+//!
+//! Two connections: the room owns one for writing messages in batches (see `crate::room`);
+//! the other, behind a mutex, serves accounts, sessions and history for HTTP requests. The
+//! mutex is only taken inside `spawn_blocking`, never across an `.await`. WAL mode lets
+//! the two work side by side.
+
+pub mod accounts;
+pub mod messages;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "chat.db";
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("i/o error on the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Handle to the database for request handlers. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Creates the data directory and database if needed and applies migrations.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        let conn = connect(&path)?;
+        schema::migrate(&conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// A second connection to the same database, for the room's writer.
+    pub fn writer(&self) -> Result<Connection, StoreError> {
+        Ok(connect(&self.path)?)
+    }
+
+    /// Runs `f` on the request-side connection on a blocking thread.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poison| poison.into_inner());
+            f(&mut conn).map_err(StoreError::from)
+        })
+        .await?
+    }
+
+    /// Runs `f` on the request-side connection, blocking the caller. For start-up only.
+    pub fn call_now<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        f(&mut conn).map_err(StoreError::from)
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // WAL: readers never block the writer. FULL: a commit is on disk before it returns,
+    // and nothing is broadcast before its commit.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}

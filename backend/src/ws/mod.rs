@@ -3,7 +3,7 @@
 //! The upgrade is answered here rather than by `warp::ws()` so that the socket's
 //! buffers are ours to size: a few KiB per idle connection instead of 128 KiB.
 
-mod chat;
+pub mod chat;
 mod close;
 mod echo;
 mod heartbeat;

@@ -74,7 +74,10 @@ async fn get(addr: &str, path: &str, cookie: &str) -> (u16, Value) {
         .send()
         .await
         .expect("request");
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
 }
 
 type Socket =
@@ -98,7 +101,12 @@ async fn full_history(addr: &str, cookie: &str) -> BTreeMap<u64, Value> {
     let mut all = BTreeMap::new();
     let mut before = u64::MAX;
     loop {
-        let (status, page) = get(addr, &format!("/api/history?before={before}&limit=100"), cookie).await;
+        let (status, page) = get(
+            addr,
+            &format!("/api/history?before={before}&limit=100"),
+            cookie,
+        )
+        .await;
         assert_eq!(status, 200, "history page: {page}");
         let page = page.as_array().expect("history is an array").clone();
         if page.is_empty() {
@@ -118,15 +126,20 @@ async fn sigkill_mid_traffic_loses_no_delivered_message() {
     let mut server = start(data.path()).await;
     let addr = server.addr.clone();
 
-    let (status, account_cookie, ada) =
-        post(&addr, "/api/register", json!({"name": "Ada", "password": "correct horse"})).await;
+    let (status, account_cookie, ada) = post(
+        &addr,
+        "/api/register",
+        json!({"name": "Ada", "password": "correct horse"}),
+    )
+    .await;
     assert_eq!(status, 201);
     let account_cookie = account_cookie.expect("register sets a cookie");
 
     // Twenty clients, each sending until the server dies and recording all it receives.
     let mut tasks = Vec::new();
     for n in 0..CLIENTS {
-        let (status, cookie, _) = post(&addr, "/api/signin", json!({"name": format!("user{n}")})).await;
+        let (status, cookie, _) =
+            post(&addr, "/api/signin", json!({"name": format!("user{n}")})).await;
         assert_eq!(status, 200);
         let cookie = cookie.expect("cookie");
         let socket = connect(&addr, &cookie, "").await;
@@ -179,7 +192,10 @@ async fn sigkill_mid_traffic_loses_no_delivered_message() {
         cookies.push(cookie);
     }
     let chats = delivered.values().filter(|m| m["type"] == "chat").count();
-    assert!(chats > 100, "traffic flowed before the kill ({chats} chat messages)");
+    assert!(
+        chats > 100,
+        "traffic flowed before the kill ({chats} chat messages)"
+    );
 
     let server = start(data.path()).await;
     let addr = server.addr.clone();
@@ -189,7 +205,11 @@ async fn sigkill_mid_traffic_loses_no_delivered_message() {
 
     let stored = full_history(&addr, &cookies[0]).await;
     for (id, msg) in &delivered {
-        assert_eq!(stored.get(id), Some(msg), "delivered message {id} is in history as sent");
+        assert_eq!(
+            stored.get(id),
+            Some(msg),
+            "delivered message {id} is in history as sent"
+        );
     }
     println!(
         "crash test: {} distinct broadcast messages delivered ({chats} chat), {receipts} receipts, \
@@ -203,11 +223,18 @@ async fn sigkill_mid_traffic_loses_no_delivered_message() {
     let mut socket = connect(&addr, &cookies[1], "").await;
     let first = socket.next().await.expect("a message").expect("a frame");
     let first: Value = serde_json::from_str(first.to_text().expect("text")).expect("json");
-    assert!(first["id"].as_u64().expect("id") > max_seen, "{first} after {max_seen}");
+    assert!(
+        first["id"].as_u64().expect("id") > max_seen,
+        "{first} after {max_seen}"
+    );
 
     // Accounts survive too: same id, password still checked.
-    let (status, _, again) =
-        post(&addr, "/api/signin", json!({"name": "ada", "password": "correct horse"})).await;
+    let (status, _, again) = post(
+        &addr,
+        "/api/signin",
+        json!({"name": "ada", "password": "correct horse"}),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(again["id"], ada["id"]);
     let (status, _) = get(&addr, "/api/me", &account_cookie).await;

@@ -82,7 +82,8 @@ proptest! {
 fn arbitrary_session_cookie_values_are_no_session() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = backend::store::Store::open(dir.path()).expect("store");
-    let sessions = backend::session::Sessions::new(store, b"key", std::time::Duration::from_secs(60));
+    let sessions =
+        backend::session::Sessions::new(store, b"key", std::time::Duration::from_secs(60));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 500,

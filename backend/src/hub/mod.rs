@@ -180,3 +180,113 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn hub(dir: &tempfile::TempDir, burst: f64) -> Hub {
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let settings = HubSettings {
+            queue_capacity: 64,
+            rate_burst: burst,
+            rate_per_sec: 0.0,
+        };
+        Hub::start(store.writer().unwrap(), settings).unwrap()
+    }
+
+    async fn next(m: &mut Membership) -> Value {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), m.rx.recv())
+            .await
+            .expect("a frame in time")
+            .expect("queue open");
+        serde_json::from_str(&frame).unwrap()
+    }
+
+    #[tokio::test]
+    async fn new_socket_gets_join_list_then_history_without_its_own_join() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(&dir, 100.0);
+        let mut a = hub.join(User::new(1, "A"), 1, None).await;
+        let join = next(&mut a).await;
+        assert_eq!(join["type"], "join");
+        assert_eq!(next(&mut a).await["type"], "list");
+        let history = next(&mut a).await;
+        assert_eq!(history["type"], "history");
+        assert_eq!(history["data"], Value::Array(vec![]));
+        hub.chat(a.id, "one".into(), None).await;
+        let chat = next(&mut a).await;
+        let mut b = hub.join(User::new(2, "B"), 2, None).await;
+        let b_join = next(&mut b).await;
+        next(&mut b).await;
+        let history = next(&mut b).await;
+        let ids: Vec<_> = history["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect();
+        assert_eq!(ids, vec![join["id"].clone(), chat["id"].clone()]);
+        assert!(b_join["id"].as_u64() > chat["id"].as_u64());
+    }
+
+    #[tokio::test]
+    async fn repeated_cid_is_answered_with_the_original_to_the_sender_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(&dir, 100.0);
+        let mut a = hub.join(User::new(1, "A"), 1, None).await;
+        let mut b = hub.join(User::new(2, "B"), 2, None).await;
+        for _ in 0..3 {
+            next(&mut a).await;
+        }
+        for _ in 0..3 {
+            next(&mut b).await;
+        }
+        next(&mut a).await; // B's join
+        hub.chat(a.id, "hi".into(), Some("c1".into())).await;
+        let original = next(&mut a).await;
+        assert_eq!(next(&mut b).await, original);
+        hub.chat(a.id, "hi again".into(), Some("c1".into())).await;
+        assert_eq!(next(&mut a).await, original);
+        hub.chat(a.id, "marker".into(), None).await;
+        assert_eq!(
+            next(&mut b).await["data"],
+            "marker",
+            "B never saw the repeat"
+        );
+    }
+
+    #[tokio::test]
+    async fn chat_over_the_burst_gets_slow_down_and_is_not_broadcast() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(&dir, 2.0);
+        let mut a = hub.join(User::new(1, "A"), 1, None).await;
+        for _ in 0..3 {
+            next(&mut a).await;
+        }
+        for text in ["1", "2", "3"] {
+            hub.chat(a.id, text.into(), None).await;
+        }
+        assert_eq!(next(&mut a).await["data"], "1");
+        assert_eq!(next(&mut a).await["data"], "2");
+        let refused = next(&mut a).await;
+        assert_eq!(refused["type"], "error");
+        assert!(refused["data"].as_str().unwrap().contains("slow down"));
+    }
+
+    #[tokio::test]
+    async fn ids_continue_after_a_restart_above_any_id_sent_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let last = {
+            let hub = hub(&dir, 100.0);
+            let mut a = hub.join(User::new(1, "A"), 1, None).await;
+            next(&mut a).await;
+            next(&mut a).await;
+            next(&mut a).await["id"].as_u64().unwrap()
+        };
+        let hub = hub(&dir, 100.0);
+        let mut a = hub.join(User::new(1, "A"), 1, None).await;
+        assert!(next(&mut a).await["id"].as_u64().unwrap() > last);
+    }
+}

@@ -14,8 +14,9 @@ pub fn spa(dist: PathBuf) -> impl Filter<Extract = (Response,), Error = Rejectio
     let shell = warp::fs::file(index).map(|file: warp::fs::File| {
         warp::reply::with_header(file, header::CACHE_CONTROL, "no-cache").into_response()
     });
-    warp::get()
-        .and(not_reserved())
+    // Reserved paths are ruled out before the method, so `POST /api/nope` is a 404.
+    not_reserved()
+        .and(warp::get())
         .and(files.or(shell).unify().or(not_built()).unify())
 }
 

@@ -52,6 +52,8 @@ async fn list_follows_join_on_the_new_socket_only() {
         ServerBody::List(vec![alice.user.clone(), bob_user.clone()])
     );
     assert!(list.id > join.id);
+    let history = bob.next_msg().await;
+    assert_eq!(history.body.kind(), "history", "history follows list");
 
     // Alice gets the join and then nothing until the next chat: no list for her.
     alice.expect_join(&bob_user).await;
@@ -68,7 +70,10 @@ async fn list_seen_by_newcomer(server: &TestServer, name: &str) -> (User, Vec<Us
     let join = ws.next_msg().await;
     assert_eq!(join.body.kind(), "join");
     match ws.next_msg().await.body {
-        ServerBody::List(users) => (user, users, ws),
+        ServerBody::List(users) => {
+            assert_eq!(ws.next_msg().await.body.kind(), "history");
+            (user, users, ws)
+        }
         other => panic!("{name}: expected a list, got {other:?}"),
     }
 }
@@ -118,6 +123,7 @@ async fn second_socket_of_same_user_gets_list_but_no_join() {
         "the second socket's first message is the list"
     );
     assert_eq!(first.user, room[0].user);
+    assert_eq!(second.next_msg().await.body.kind(), "history");
 
     // Nobody gets a second join: the next message everywhere is Bob's chat.
     let bob_user = room[1].user.clone();
@@ -225,7 +231,12 @@ async fn message_ids_strictly_increase_on_each_socket_across_all_types() {
     let server = TestServer::start().await;
     let (alice_user, alice_cookie) = server.signin("Alice").await;
     let mut alice = WsClient::chat(&server, &alice_cookie, "Alice").await;
-    let mut seen = vec![alice.next_msg().await, alice.next_msg().await]; // join, list
+    // join, list, history
+    let mut seen = vec![
+        alice.next_msg().await,
+        alice.next_msg().await,
+        alice.next_msg().await,
+    ];
 
     let mut bob = Member::enter(&server, "Bob").await;
     seen.push(alice.next_msg().await); // join Bob
@@ -243,9 +254,9 @@ async fn message_ids_strictly_increase_on_each_socket_across_all_types() {
     let kinds: Vec<&str> = seen.iter().map(|m| m.body.kind()).collect();
     assert_eq!(
         kinds,
-        ["join", "list", "join", "chat", "error", "chat", "left"]
+        ["join", "list", "history", "join", "chat", "error", "chat", "left"]
     );
-    assert_eq!(seen[6].user, bob_user);
+    assert_eq!(seen[7].user, bob_user);
     assert_strictly_increasing("Alice", &seen);
 }
 
@@ -305,7 +316,11 @@ async fn concurrent_chats_reach_every_socket_in_the_same_increasing_id_order() {
             let texts: Vec<String> = got
                 .iter()
                 .filter_map(|m| match &m.body {
-                    ServerBody::Chat(t) if t.starts_with(&format!("{index}-")) => Some(t.clone()),
+                    ServerBody::Chat { text: t, cid: None }
+                        if t.starts_with(&format!("{index}-")) =>
+                    {
+                        Some(t.clone())
+                    }
                     _ => None,
                 })
                 .collect();
@@ -367,6 +382,8 @@ async fn user_is_the_recipient_for_list_and_error() {
     bob.next_msg().await; // join
     let list = bob.next_msg().await;
     assert_eq!((list.body.kind(), &list.user), ("list", &bob_user));
+    let history = bob.next_msg().await;
+    assert_eq!((history.body.kind(), &history.user), ("history", &bob_user));
     bob.send_text("{").await;
     let error = bob.next_msg().await;
     assert_eq!((error.body.kind(), &error.user), ("error", &bob_user));
@@ -377,7 +394,11 @@ async fn every_frame_is_one_json_envelope_with_id_type_user_data_ts() {
     let server = TestServer::start().await;
     let (_, cookie) = server.signin("Alice").await;
     let mut ws = WsClient::chat(&server, &cookie, "Alice").await;
-    let mut frames = vec![ws.next_json().await, ws.next_json().await];
+    let mut frames = vec![
+        ws.next_json().await,
+        ws.next_json().await,
+        ws.next_json().await,
+    ];
     ws.send_chat("hi").await;
     frames.push(ws.next_json().await);
     ws.send_text("{").await;
@@ -388,13 +409,13 @@ async fn every_frame_is_one_json_envelope_with_id_type_user_data_ts() {
         common::assert_user_object(&frame["user"]);
         assert!(frame["ts"].is_u64(), "`ts` is a u64: {frame}");
         let data_ok = match frame["type"].as_str() {
-            Some("list") => frame["data"].is_array(),
+            Some("list" | "history") => frame["data"].is_array(),
             _ => frame["data"].is_string(),
         };
         assert!(data_ok, "`data` fits the type: {frame}");
     }
     let types: Vec<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
-    assert_eq!(types, ["join", "list", "chat", "error"]);
+    assert_eq!(types, ["join", "list", "history", "chat", "error"]);
     assert_eq!(frames[0]["data"], "Alice joined.");
-    assert_eq!(frames[2]["data"], "hi");
+    assert_eq!(frames[3]["data"], "hi");
 }

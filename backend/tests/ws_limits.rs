@@ -180,7 +180,10 @@ async fn read_flood(
         };
         let msg: ServerMessage = serde_json::from_str(text.as_str()).expect("a message");
         match msg.body {
-            ServerBody::Chat(text) => {
+            ServerBody::Chat {
+                text: text,
+                cid: None,
+            } => {
                 assert_eq!(msg.user, flooder, "{label}: only the flooder talks");
                 if text == "done" {
                     return seen;

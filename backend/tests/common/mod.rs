@@ -49,6 +49,8 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), backend::Error>>>,
     _dist: TempDir,
+    /// The server's own database; kept to reopen it with [`TestServer::start_in`].
+    pub data: std::sync::Arc<TempDir>,
 }
 
 impl TestServer {
@@ -59,11 +61,24 @@ impl TestServer {
 
     /// Starts a server with the test configuration changed by `edit`.
     pub async fn start_with(edit: impl FnOnce(&mut backend::Config)) -> Self {
+        let data = std::sync::Arc::new(tempfile::tempdir().expect("create a data directory"));
+        Self::start_in(data, edit).await
+    }
+
+    /// Starts a server on an existing data directory (to see what survives a restart).
+    /// Chat rate limits are lifted unless `edit` sets them: most tests send quickly.
+    pub async fn start_in(
+        data: std::sync::Arc<TempDir>,
+        edit: impl FnOnce(&mut backend::Config),
+    ) -> Self {
         let dist = dist_dir();
         let mut config = backend::Config {
             dist: dist.path().to_path_buf(),
             secret: Some(SECRET.to_owned()),
             allow_origins: vec![ALLOWED_ORIGIN.to_owned()],
+            data_dir: data.path().to_path_buf(),
+            rate_burst: 1_000_000.0,
+            rate_per_sec: 1_000_000.0,
             ..Default::default()
         };
         edit(&mut config);
@@ -86,6 +101,7 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
             _dist: dist,
+            data,
         }
     }
 

@@ -215,7 +215,7 @@ pub struct Member {
 }
 
 impl Member {
-    /// Signs in as `name`, opens a chat socket and reads its own `join` and `list`.
+    /// Signs in as `name`, opens a chat socket and reads its own `join`, `list` and `history`.
     pub async fn enter(server: &TestServer, name: &str) -> Self {
         let (user, cookie) = server.signin(name).await;
         let mut ws = WsClient::chat(server, &cookie, name).await;
@@ -230,18 +230,22 @@ impl Member {
             matches!(list.body, ServerBody::List(ref users) if users.contains(&user)),
             "{name}: second message is a list with the new user: {list:?}"
         );
+        let history = ws.next_msg().await;
+        assert_eq!(history.body.kind(), "history", "{name}: third message");
         Member { user, cookie, ws }
     }
 
-    /// Opens another chat socket with the same session and reads its `list`.
+    /// Opens another chat socket with the same session and reads its `list` and `history`.
     pub async fn another_socket(&self, server: &TestServer, label: &str) -> WsClient {
         let mut ws = WsClient::chat(server, &self.cookie, label).await;
         let list = ws.next_msg().await;
         assert_eq!(
             list.body.kind(),
             "list",
-            "{label}: the only greeting is a list"
+            "{label}: the greeting starts with a list"
         );
+        let history = ws.next_msg().await;
+        assert_eq!(history.body.kind(), "history", "{label}: then history");
         ws
     }
 
@@ -290,7 +294,13 @@ pub async fn expect_chat(ws: &mut WsClient, from: &User, text: &str) -> ServerMe
     let msg = ws.next_msg().await;
     assert_eq!(
         (&msg.user, &msg.body),
-        (from, &ServerBody::Chat(text.to_owned())),
+        (
+            from,
+            &ServerBody::Chat {
+                text: text.to_owned(),
+                cid: None
+            }
+        ),
         "{}: expected a chat from {}",
         ws.label,
         from.name

@@ -1,0 +1,77 @@
+//! One line of the log: a chat message, or a quieter line for someone joining or leaving.
+
+use js_sys::{Date, Object, Reflect};
+use shared::{ServerBody, ServerMessage};
+use wasm_bindgen::JsValue;
+use yew::prelude::*;
+
+use crate::components::Avatar;
+
+#[derive(Properties, PartialEq)]
+pub struct MessageItemProps {
+    pub message: ServerMessage,
+    /// Written by the reader, drawn a little differently.
+    pub mine: bool,
+}
+
+/// Text is always rendered as text nodes, never parsed as HTML.
+#[component]
+pub fn MessageItem(props: &MessageItemProps) -> Html {
+    let message = &props.message;
+    let time = use_memo(message.ts, |ts| LocalTime::of(*ts));
+    let stamp = html! {
+        <time datetime={time.iso.clone()} title={time.full.clone()}>{ &time.short }</time>
+    };
+    match &message.body {
+        ServerBody::Chat(text) => html! {
+            <div class={classes!("line", "line-chat", props.mine.then_some("line-mine"))}>
+                <Avatar user={message.user.clone()} />
+                <div class="bubble">
+                    <div class="meta">
+                        <span class="author">{ &message.user.name }</span>
+                        { stamp }
+                    </div>
+                    <p class="text">{ text }</p>
+                </div>
+            </div>
+        },
+        ServerBody::Join(text) | ServerBody::Left(text) => html! {
+            <div class={classes!("line", "line-system", format!("line-{}", message.body.kind()))}>
+                <span class="system-text">{ text }</span>
+                { stamp }
+            </div>
+        },
+        // Never stored in the log; nothing to draw.
+        ServerBody::List(_) | ServerBody::Error(_) => Html::default(),
+    }
+}
+
+/// A server timestamp in the reader's time zone and locale.
+struct LocalTime {
+    /// Hours and minutes, shown on the line.
+    short: String,
+    /// Date and time, shown on hover.
+    full: String,
+    /// For the `datetime` attribute.
+    iso: String,
+}
+
+impl LocalTime {
+    fn of(ts: u64) -> Self {
+        let date = Date::new(&JsValue::from_f64(ts as f64));
+        let options = Object::new();
+        for (key, value) in [("hour", "numeric"), ("minute", "2-digit")] {
+            let _ = Reflect::set(&options, &key.into(), &value.into());
+        }
+        Self {
+            short: date
+                .to_locale_time_string_with_options(LOCALE, &options)
+                .into(),
+            full: date.to_locale_string(LOCALE, &JsValue::UNDEFINED).into(),
+            iso: date.to_iso_string().into(),
+        }
+    }
+}
+
+/// Resolves to the browser's own locale.
+const LOCALE: &str = "default";

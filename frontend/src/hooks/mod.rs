@@ -1,0 +1,7 @@
+//! Hooks and the context providers behind them: the session and the chat connection.
+
+mod use_chat;
+mod use_session;
+
+pub use use_chat::{use_chat, ChatHandle, ChatProvider};
+pub use use_session::{use_session, use_sign_in, Session, SessionHandle, SessionProvider};

@@ -1,0 +1,7 @@
+//! One file per page of the app.
+
+mod room;
+mod signin;
+
+pub use room::RoomPage;
+pub use signin::SignInPage;

@@ -1,0 +1,321 @@
+//! The `/ws/chat` connection: one task that connects, passes frames both ways and, when the
+//! socket drops, reconnects on its own with exponential backoff and jitter until it is
+//! stopped or the server says the session is gone (close code 4001).
+
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::future::{poll_fn, Fuse};
+use futures::stream::FusedStream;
+use futures::{select, FutureExt, SinkExt, Stream, StreamExt};
+use gloo_events::EventListener;
+use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::{Message, State, WebSocketError};
+use gloo_timers::future::sleep;
+use shared::{ClientMessage, ServerMessage, CLOSE_INVALID_USER};
+use yew::Callback;
+
+use crate::state::ConnectionStatus;
+
+/// Wait before the first retry; it doubles after every failed try.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+/// Longest wait between two tries.
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// How far jitter moves a wait either way, so many clients do not retry in step.
+const JITTER: f64 = 0.25;
+/// A socket that stayed open this long was a real connection: the next retry starts fast again.
+/// A server that accepts and at once closes keeps the backoff growing instead.
+const STABLE_MILLIS: f64 = 10_000.0;
+
+/// What the connection tells the room.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    Status(ConnectionStatus),
+    Message(ServerMessage),
+    /// The server closed with 4001: there is no valid session, so retrying is pointless.
+    SessionEnded,
+}
+
+/// A running connection. Dropping it closes the socket and ends the task.
+pub struct ChatConnection {
+    outgoing: mpsc::UnboundedSender<ClientMessage>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl ChatConnection {
+    /// Starts connecting to `/ws/chat` on the page's own host; events go to `on_event`.
+    pub fn open(on_event: Callback<ChatEvent>) -> Self {
+        let (outgoing, outgoing_rx) = mpsc::unbounded();
+        let (stop, stop_rx) = oneshot::channel();
+        wasm_bindgen_futures::spawn_local(run(chat_url(), outgoing_rx, stop_rx, on_event));
+        Self {
+            outgoing,
+            _stop: stop,
+        }
+    }
+
+    /// Queues a message: it goes out now, or as soon as the socket is open again.
+    pub fn send(&self, message: ClientMessage) {
+        // Fails only once the task has ended, when there is nobody left to send to.
+        let _ = self.outgoing.unbounded_send(message);
+    }
+}
+
+/// The chat address for a page served with `protocol` (`"https:"`...) from `host`.
+pub fn chat_url_for(protocol: &str, host: &str) -> String {
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{host}/ws/chat")
+}
+
+/// The wait before retry number `attempt` (0 for the first), with `random` in `[0, 1)`
+/// spreading it by up to ±25 %.
+pub fn backoff(attempt: u32, random: f64) -> Duration {
+    let base = BACKOFF_START
+        .saturating_mul(1 << attempt.min(16))
+        .min(BACKOFF_MAX);
+    let spread = 1.0 + JITTER * (2.0 * random.clamp(0.0, 1.0) - 1.0);
+    base.mul_f64(spread).min(BACKOFF_MAX)
+}
+
+fn chat_url() -> String {
+    let location = web_sys::window().map(|window| window.location());
+    let protocol = location
+        .as_ref()
+        .and_then(|l| l.protocol().ok())
+        .unwrap_or_default();
+    let host = location
+        .as_ref()
+        .and_then(|l| l.host().ok())
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
+    chat_url_for(&protocol, &host)
+}
+
+/// `navigator.onLine`; browsers only ever get `false` right, so `true` means "maybe".
+fn browser_online() -> bool {
+    web_sys::window().is_none_or(|window| window.navigator().on_line())
+}
+
+/// The browser's `online` / `offline` events as a stream of "online now?".
+struct NetworkWatch {
+    changes: mpsc::UnboundedReceiver<bool>,
+    _listeners: Vec<EventListener>,
+}
+
+impl NetworkWatch {
+    fn new() -> Self {
+        let (sender, changes) = mpsc::unbounded();
+        let mut listeners = Vec::new();
+        if let Some(window) = web_sys::window() {
+            for (event, online) in [("online", true), ("offline", false)] {
+                let sender = sender.clone();
+                listeners.push(EventListener::new(&window, event, move |_| {
+                    let _ = sender.unbounded_send(online);
+                }));
+            }
+        }
+        Self {
+            changes,
+            _listeners: listeners,
+        }
+    }
+}
+
+impl Stream for NetworkWatch {
+    type Item = bool;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<bool>> {
+        self.changes.poll_next_unpin(cx)
+    }
+}
+
+impl FusedStream for NetworkWatch {
+    fn is_terminated(&self) -> bool {
+        self.changes.is_terminated()
+    }
+}
+
+/// How one socket's life ended.
+enum Outcome {
+    /// Dropped or never opened: try again, from the shortest wait if it had been `stable`.
+    Dropped { stable: bool },
+    /// Closed with 4001.
+    SessionEnded,
+    /// The handle was dropped: stop for good.
+    Stopped,
+}
+
+/// The channels one connection task works with.
+struct Task {
+    outgoing: mpsc::UnboundedReceiver<ClientMessage>,
+    stop: Fuse<oneshot::Receiver<()>>,
+    network: NetworkWatch,
+    on_event: Callback<ChatEvent>,
+}
+
+async fn run(
+    url: String,
+    outgoing: mpsc::UnboundedReceiver<ClientMessage>,
+    stop: oneshot::Receiver<()>,
+    on_event: Callback<ChatEvent>,
+) {
+    let mut task = Task {
+        outgoing,
+        stop: stop.fuse(),
+        network: NetworkWatch::new(),
+        on_event,
+    };
+    let mut retrying = false;
+    let mut attempt = 0;
+    loop {
+        // Offline: wait for the browser to say it is back rather than burning retries.
+        while !browser_online() {
+            task.status(ConnectionStatus::Offline);
+            select! {
+                _ = &mut task.stop => return,
+                _ = task.network.next() => {}
+            }
+        }
+        task.status(if retrying {
+            ConnectionStatus::Reconnecting
+        } else {
+            ConnectionStatus::Offline
+        });
+        let ended = match WebSocket::open(&url) {
+            Ok(socket) => task.serve(socket).await,
+            Err(_) => Outcome::Dropped { stable: false },
+        };
+        match ended {
+            Outcome::Stopped => return,
+            Outcome::SessionEnded => {
+                task.on_event.emit(ChatEvent::SessionEnded);
+                return;
+            }
+            Outcome::Dropped { stable } => {
+                if stable {
+                    attempt = 0;
+                }
+            }
+        }
+        retrying = true;
+        task.status(if browser_online() {
+            ConnectionStatus::Reconnecting
+        } else {
+            ConnectionStatus::Offline
+        });
+        let wait = backoff(attempt, js_sys::Math::random());
+        attempt = attempt.saturating_add(1);
+        select! {
+            _ = &mut task.stop => return,
+            _ = sleep(wait).fuse() => {}
+            // Back online: retry at once instead of waiting out the backoff.
+            _ = task.network.next() => {}
+        }
+    }
+}
+
+impl Task {
+    fn status(&self, status: ConnectionStatus) {
+        self.on_event.emit(ChatEvent::Status(status));
+    }
+
+    /// Runs one socket from opening to closing.
+    async fn serve(&mut self, mut socket: WebSocket) -> Outcome {
+        // `poll_ready` completes once the socket has opened or failed to.
+        select! {
+            _ = &mut self.stop => return Outcome::Stopped,
+            _ = poll_fn(|cx| socket.poll_ready_unpin(cx)).fuse() => {}
+        }
+        let was_open = matches!(socket.state(), State::Open);
+        let (mut sink, stream) = socket.split();
+        let mut frames = stream.fuse();
+        if !was_open {
+            // Read the close event that follows, in case it carries 4001.
+            while let Some(frame) = frames.next().await {
+                if is_session_end(&frame) {
+                    return Outcome::SessionEnded;
+                }
+            }
+            return Outcome::Dropped { stable: false };
+        }
+        self.status(ConnectionStatus::Connected);
+        let opened = js_sys::Date::now();
+        let dropped = || Outcome::Dropped {
+            stable: js_sys::Date::now() - opened >= STABLE_MILLIS,
+        };
+        loop {
+            select! {
+                _ = &mut self.stop => return Outcome::Stopped,
+                frame = frames.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        // A frame this client cannot read (a newer message type) is skipped.
+                        if let Ok(message) = serde_json::from_str::<ServerMessage>(&text) {
+                            self.on_event.emit(ChatEvent::Message(message));
+                        }
+                    }
+                    Some(Ok(Message::Bytes(_))) => {}
+                    Some(frame @ Err(_)) => {
+                        if is_session_end(&frame) {
+                            return Outcome::SessionEnded;
+                        }
+                    }
+                    None => return dropped(),
+                },
+                message = self.outgoing.next() => match message {
+                    Some(message) => {
+                        let Ok(json) = serde_json::to_string(&message) else { continue };
+                        if sink.send(Message::Text(json)).await.is_err() {
+                            return dropped();
+                        }
+                    }
+                    None => return Outcome::Stopped,
+                },
+                online = self.network.next() => self.status(if online == Some(false) {
+                    ConnectionStatus::Offline
+                } else {
+                    ConnectionStatus::Connected
+                }),
+            }
+        }
+    }
+}
+
+fn is_session_end(frame: &Result<Message, WebSocketError>) -> bool {
+    matches!(frame, Err(WebSocketError::ConnectionClose(close)) if close.code == CLOSE_INVALID_USER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_url_follows_the_page_protocol_and_host() {
+        assert_eq!(
+            chat_url_for("http:", "127.0.0.1:3000"),
+            "ws://127.0.0.1:3000/ws/chat"
+        );
+        assert_eq!(
+            chat_url_for("https:", "chat.example"),
+            "wss://chat.example/ws/chat"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_half_a_second_up_to_fifteen() {
+        let middle = |attempt| backoff(attempt, 0.5);
+        assert_eq!(middle(0), Duration::from_millis(500));
+        assert_eq!(middle(1), Duration::from_secs(1));
+        assert_eq!(middle(3), Duration::from_secs(4));
+        assert_eq!(middle(5), Duration::from_secs(15));
+        assert_eq!(middle(u32::MAX), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn jitter_spreads_the_wait_by_a_quarter_either_way() {
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(750));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(1250));
+        assert!(backoff(10, 1.0) <= BACKOFF_MAX);
+    }
+}

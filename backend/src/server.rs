@@ -48,8 +48,10 @@ pub async fn serve(listener: TcpListener, state: AppState, signal: impl Future<O
         };
         let _ = stream.set_nodelay(true);
         let (state, routes, on_close) = (state.clone(), routes.clone(), shutdown.clone());
-        let service =
-            service_fn(move |req| dispatch(req, state.clone(), routes.clone(), on_close.clone()));
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
+            dispatch(req, state.clone(), routes.clone(), on_close.clone())
+        });
         let builder = builder.clone();
         let watch = shutdown.clone();
         shutdown.spawn(async move {

@@ -137,6 +137,29 @@ impl TestServer {
             .await
     }
 
+    /// `POST <path>` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        bounded(&format!("POST {path}"), req.send())
+            .await
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"))
+    }
+
+    /// `GET <path>` with `session=<cookie>`.
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> reqwest::Response {
+        let req = self
+            .http
+            .get(self.url(path))
+            .header(COOKIE, format!("session={cookie}"));
+        bounded(&format!("GET {path}"), req.send())
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+    }
+
     /// `POST /api/signin` with any body and content type.
     pub async fn post_signin_raw(
         &self,

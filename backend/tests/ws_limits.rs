@@ -180,10 +180,7 @@ async fn read_flood(
         };
         let msg: ServerMessage = serde_json::from_str(text.as_str()).expect("a message");
         match msg.body {
-            ServerBody::Chat {
-                text: text,
-                cid: None,
-            } => {
+            ServerBody::Chat { text, cid: None } => {
                 assert_eq!(msg.user, flooder, "{label}: only the flooder talks");
                 if text == "done" {
                     return seen;

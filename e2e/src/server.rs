@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -13,6 +15,8 @@ pub struct TestServer {
     config: backend::Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), backend::Error>>>,
+    /// The server's own data directory, kept across restarts and removed at the end.
+    data: Arc<TempDir>,
 }
 
 impl TestServer {
@@ -28,12 +32,14 @@ impl TestServer {
         }
     }
 
-    /// Starts a server with `config` on a free loopback port.
-    pub async fn start(config: backend::Config) -> Self {
+    /// Starts a server with `config` on a free loopback port and a fresh data directory.
+    pub async fn start(mut config: backend::Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("cannot bind a loopback port for the server");
-        Self::serve(listener, config)
+        let data = Arc::new(TempDir::new().expect("cannot create a data directory"));
+        config.data_dir = data.path().to_path_buf();
+        Self::serve(listener, config, data)
     }
 
     /// The server's address.
@@ -81,10 +87,10 @@ impl TestServer {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        *self = Self::serve(listener, self.config.clone());
+        *self = Self::serve(listener, self.config.clone(), self.data.clone());
     }
 
-    fn serve(listener: TcpListener, mut config: backend::Config) -> Self {
+    fn serve(listener: TcpListener, mut config: backend::Config, data: Arc<TempDir>) -> Self {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
@@ -99,6 +105,7 @@ impl TestServer {
             config,
             shutdown: Some(tx),
             task: Some(task),
+            data,
         }
     }
 }

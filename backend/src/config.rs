@@ -59,6 +59,11 @@ pub struct Config {
     /// Failed password sign-ins allowed per client address per minute.
     #[arg(long, env = "CHAT_LOGIN_FAILS_PER_ADDR", default_value_t = 20)]
     pub login_fails_per_addr: usize,
+
+    /// Instead of serving: write a consistent copy of the database to this file and exit.
+    /// Safe while a server is running on the same data directory.
+    #[arg(long, value_name = "FILE")]
+    pub backup_to: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -75,6 +80,7 @@ impl Default for Config {
             rate_per_sec: 1.0,
             login_fails_per_name: 5,
             login_fails_per_addr: 20,
+            backup_to: None,
         }
     }
 }

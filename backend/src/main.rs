@@ -12,6 +12,11 @@ async fn main() -> Result<(), backend::Error> {
         )
         .init();
     let config = backend::Config::parse();
+    if let Some(dest) = &config.backup_to {
+        backend::store::Store::open(&config.data_dir)?.backup(dest)?;
+        println!("Wrote a copy of the database to {}", dest.display());
+        return Ok(());
+    }
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!("chat is running at http://{addr}/");

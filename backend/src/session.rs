@@ -21,6 +21,8 @@ use crate::store::{accounts, Store, StoreError};
 pub const COOKIE_NAME: &str = "session";
 /// Cookie values longer than this are not even parsed.
 const MAX_COOKIE_LEN: usize = 256;
+/// Session cookies looked at per request (a browser sends one; more is someone probing).
+const MAX_SESSION_COOKIES: usize = 4;
 /// Random bytes in a session token.
 const TOKEN_BYTES: usize = 32;
 
@@ -89,7 +91,12 @@ impl Sessions {
 
     /// The session carried by a request's `Cookie` headers, if any verifies.
     pub async fn from_headers(&self, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
-        for value in cookie_values(headers, COOKIE_NAME) {
+        self.from_values(&session_cookies(headers)).await
+    }
+
+    /// The first of these cookie values that proves a session.
+    pub async fn from_values(&self, values: &[String]) -> Result<Option<Session>, StoreError> {
+        for value in values {
             if let Some(session) = self.verify(value).await? {
                 return Ok(Some(session));
             }
@@ -146,6 +153,14 @@ pub fn clear_cookie() -> String {
 
 fn token_hash(token: &[u8]) -> [u8; 32] {
     Sha256::digest(token).into()
+}
+
+/// Session cookie values a request carries, copied out; a few at most are looked at.
+pub fn session_cookies(headers: &HeaderMap) -> Vec<String> {
+    cookie_values(headers, COOKIE_NAME)
+        .take(MAX_SESSION_COOKIES)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Every value of cookie `name` in the request's `Cookie` headers.

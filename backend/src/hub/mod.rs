@@ -8,23 +8,23 @@
 //! than per message. A broadcast is serialized once; every queue gets a cheap clone of
 //! the same encoded frame.
 
+mod outbox;
 mod room;
 
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+pub use outbox::{Outbox, CLOSE_SLOW_CONSUMER};
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rusqlite::Connection;
 use shared::User;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::store::StoreError;
 
 /// One encoded text frame, shared by every socket that sends it.
 pub type Frame = Utf8Bytes;
-
-/// Close code for a socket whose outgoing queue overflowed (policy violation).
-pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
 
 /// Identifies one `/ws/chat` socket.
 pub type ConnId = u64;
@@ -58,8 +58,7 @@ pub(crate) enum Command {
         user: User,
         session: u64,
         since: Option<u64>,
-        tx: mpsc::Sender<Frame>,
-        kick: Arc<Kick>,
+        outbox: Arc<Outbox>,
     },
     Leave {
         conn: ConnId,
@@ -79,42 +78,10 @@ pub(crate) enum Command {
     },
 }
 
-/// Tells a socket's task to close with a given code; it is never blocked by a full queue.
-#[derive(Default)]
-pub struct Kick {
-    notify: Notify,
-    code: AtomicU16,
-}
-
-impl Kick {
-    pub(crate) fn fire(&self, code: u16) {
-        // The first reason wins; later ones are ignored.
-        if self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.notify.notify_one();
-        }
-    }
-
-    /// Waits until the socket must close and returns the close code.
-    pub async fn fired(&self) -> u16 {
-        loop {
-            let code = self.code.load(Ordering::Acquire);
-            if code != 0 {
-                return code;
-            }
-            self.notify.notified().await;
-        }
-    }
-}
-
-/// What a newly joined socket holds: its id, its queue and its kick signal.
+/// What a newly joined socket holds: its id and its queue.
 pub struct Membership {
     pub id: ConnId,
-    pub rx: mpsc::Receiver<Frame>,
-    pub kick: Arc<Kick>,
+    pub outbox: Arc<Outbox>,
 }
 
 impl Hub {
@@ -136,19 +103,17 @@ impl Hub {
     /// Accepts a socket: `join` to everyone when it is the user's first, then `list` and
     /// `history` to it. `since` asks for every stored message after that id.
     pub async fn join(&self, user: User, session: u64, since: Option<u64>) -> Membership {
-        let (tx, rx) = mpsc::channel(self.queue_capacity);
-        let kick = Arc::new(Kick::default());
+        let outbox = Arc::new(Outbox::new(self.queue_capacity));
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.send(Command::Join {
             conn: id,
             user,
             session,
             since,
-            tx,
-            kick: kick.clone(),
+            outbox: outbox.clone(),
         })
         .await;
-        Membership { id, rx, kick }
+        Membership { id, outbox }
     }
 
     /// Removes a socket: `left` to the others when it was the user's last.
@@ -197,11 +162,17 @@ mod tests {
     }
 
     async fn next(m: &mut Membership) -> Value {
-        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), m.rx.recv())
-            .await
-            .expect("a frame in time")
-            .expect("queue open");
-        serde_json::from_str(&frame).unwrap()
+        let deadline = std::time::Duration::from_secs(5);
+        loop {
+            let mut frames = Vec::new();
+            m.outbox.take(&mut frames, 1);
+            if let Some(frame) = frames.pop() {
+                return serde_json::from_str(&frame).unwrap();
+            }
+            tokio::time::timeout(deadline, m.outbox.changed())
+                .await
+                .expect("a frame in time");
+        }
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use rusqlite::{Connection, Transaction};
 use shared::{ServerBody, ServerMessage, User};
 use tokio::sync::mpsc;
 
-use super::{Command, ConnId, Frame, HubSettings, Kick, CLOSE_SLOW_CONSUMER};
+use super::{Command, ConnId, Frame, HubSettings, Outbox};
 use crate::store::messages::{self, Stored};
 use crate::store::StoreError;
 
@@ -42,8 +42,7 @@ struct State {
 
 struct Peer {
     session: u64,
-    tx: mpsc::Sender<Frame>,
-    kick: Arc<Kick>,
+    outbox: Arc<Outbox>,
 }
 
 /// What applying a command leads to, played out in order after the commit.
@@ -129,14 +128,9 @@ impl State {
                 user,
                 session,
                 since,
-                tx: queue,
-                kick,
+                outbox,
             } => {
-                let peer = Peer {
-                    session,
-                    tx: queue,
-                    kick,
-                };
+                let peer = Peer { session, outbox };
                 effects.push(Effect::Register(conn, peer));
                 self.members.insert(conn, (user.clone(), session));
                 let entry = self.online.entry(user.id).or_insert((user.clone(), 0));
@@ -297,7 +291,7 @@ impl State {
                 }
                 Effect::Broadcast { frame, .. } if committed => {
                     for peer in self.peers.values() {
-                        deliver(peer, frame.clone());
+                        peer.outbox.push(frame.clone());
                     }
                 }
                 Effect::Broadcast { origin, .. } => {
@@ -305,18 +299,18 @@ impl State {
                         let reason = "your message could not be saved; please send it again";
                         let (_, json) = self.envelope(user, ServerBody::Error(reason.into()));
                         if let Some(peer) = origin.and_then(|c| self.peers.get(&c)) {
-                            deliver(peer, Frame::from(json));
+                            peer.outbox.push(Frame::from(json));
                         }
                     }
                 }
                 Effect::Send(conn, frame) => {
                     if let Some(peer) = self.peers.get(&conn) {
-                        deliver(peer, frame);
+                        peer.outbox.push(frame);
                     }
                 }
                 Effect::CloseSession { session, code } => {
                     for peer in self.peers.values().filter(|p| p.session == session) {
-                        peer.kick.fire(code);
+                        peer.outbox.close(code);
                     }
                 }
             }
@@ -349,13 +343,6 @@ impl Bucket {
         } else {
             false
         }
-    }
-}
-
-/// Queues a frame, or closes a socket that has fallen too far behind.
-fn deliver(peer: &Peer, frame: Frame) {
-    if let Err(mpsc::error::TrySendError::Full(_)) = peer.tx.try_send(frame) {
-        peer.kick.fire(CLOSE_SLOW_CONSUMER);
     }
 }
 

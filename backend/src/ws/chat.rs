@@ -5,14 +5,13 @@
 
 use futures_util::{SinkExt, StreamExt};
 use shared::{ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::close::{close, close_too_big};
 use super::heartbeat::{Beat, Heartbeat};
 use super::Socket;
-use crate::hub::{ConnId, Frame, Kick, CLOSE_SLOW_CONSUMER};
+use crate::hub::{ConnId, Frame, Outbox, CLOSE_SLOW_CONSUMER};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
@@ -46,19 +45,11 @@ pub async fn serve(
         )
         .await;
     };
-    let mut member = state
+    let member = state
         .hub
         .join(session.user.clone(), session.id, since)
         .await;
-    let ending = run(
-        &mut socket,
-        &state,
-        member.id,
-        &mut member.rx,
-        &member.kick,
-        &shutdown,
-    )
-    .await;
+    let ending = run(&mut socket, &state, member.id, &member.outbox, &shutdown).await;
     state.hub.leave(member.id).await;
     match ending {
         Ending::Gone => {}
@@ -71,27 +62,47 @@ async fn run(
     socket: &mut Socket,
     state: &AppState,
     id: ConnId,
-    rx: &mut mpsc::Receiver<Frame>,
-    kick: &Kick,
+    outbox: &Outbox,
     shutdown: &Shutdown,
 ) -> Ending {
     let mut heartbeat = Heartbeat::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => return Ending::Close(1001, "server shutting down"),
-            code = kick.fired() => return Ending::Close(code, close_reason(code)),
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return Ending::Gone };
-                // A peer that stops reading must not hold up a kick or a shutdown.
+        if let Some(code) = outbox.close_code() {
+            return Ending::Close(code, close_reason(code));
+        }
+        outbox.take(&mut batch, MAX_BATCH);
+        if !batch.is_empty() {
+            // A peer that stops reading must not hold up a close request or a shutdown.
+            let written = write_all(socket, &mut batch);
+            tokio::pin!(written);
+            let mut pushed_meanwhile = false;
+            loop {
                 tokio::select! {
-                    written = write_batch(socket, frame, rx) => {
-                        if written.is_err() { return Ending::Gone }
-                    }
-                    code = kick.fired() => return Ending::Close(code, close_reason(code)),
+                    biased;
                     _ = shutdown.cancelled() => return Ending::Close(1001, "server shutting down"),
+                    result = &mut written => match result {
+                        Ok(()) => break,
+                        Err(_) => return Ending::Gone,
+                    },
+                    _ = outbox.changed() => {
+                        if let Some(code) = outbox.close_code() {
+                            return Ending::Close(code, close_reason(code));
+                        }
+                        pushed_meanwhile = true;
+                    }
                 }
             }
+            if pushed_meanwhile {
+                // That wake-up was used up above; keep it for the wait below.
+                outbox.wake();
+            }
+        }
+        // Not biased: a client that never stops sending cannot starve its own queue,
+        // and a busy queue cannot starve the reading.
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ending::Close(1001, "server shutting down"),
+            _ = outbox.changed() => {}
             next = socket.next() => {
                 heartbeat.seen();
                 match next {
@@ -152,18 +163,11 @@ pub fn check(frame: &str) -> Result<Option<(String, Option<String>)>, String> {
     Ok(Some((text.to_owned(), cid)))
 }
 
-/// Writes `first` and whatever else is already queued, then flushes once.
-async fn write_batch(
-    socket: &mut Socket,
-    first: Frame,
-    rx: &mut mpsc::Receiver<Frame>,
-) -> Result<(), WsError> {
-    socket.feed(Message::Text(first)).await?;
-    for _ in 0..MAX_BATCH {
-        match rx.try_recv() {
-            Ok(frame) => socket.feed(Message::Text(frame)).await?,
-            Err(_) => break,
-        }
+/// Writes every frame of `batch` (emptying it), then flushes once: a backlog goes out
+/// in few system calls.
+async fn write_all(socket: &mut Socket, batch: &mut Vec<Frame>) -> Result<(), WsError> {
+    for frame in batch.drain(..) {
+        socket.feed(Message::Text(frame)).await?;
     }
     socket.flush().await
 }

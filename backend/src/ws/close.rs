@@ -17,7 +17,14 @@ const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// Sends a close frame with `code` and waits briefly for the peer's answer, so the
 /// peer reads the code instead of a reset connection.
+///
+/// Boxed, like [`close_too_big`]: a socket's task holds the state of every future it may
+/// await, and these timers would otherwise cost every open socket memory until its end.
 pub async fn close(socket: &mut Socket, code: u16, reason: &str) {
+    Box::pin(send_close(socket, code, reason)).await
+}
+
+async fn send_close(socket: &mut Socket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.into(),
@@ -36,6 +43,10 @@ pub async fn close(socket: &mut Socket, code: u16, reason: &str) {
 /// so it is drained from the raw connection first: closing a socket with unread data
 /// makes the kernel reset it, and the peer would never see the code.
 pub async fn close_too_big(socket: &mut Socket) {
+    Box::pin(send_close_too_big(socket)).await
+}
+
+async fn send_close_too_big(socket: &mut Socket) {
     let frame = CloseFrame {
         code: CloseCode::Size,
         reason: "message too big".into(),
@@ -47,7 +58,8 @@ pub async fn close_too_big(socket: &mut Socket) {
         return;
     }
     let deadline = Instant::now() + CLOSE_WAIT;
-    let mut scratch = [0u8; 4096];
+    // On the heap: an array here would sit in every socket's task for its whole life.
+    let mut scratch = vec![0u8; 4096];
     let raw = socket.get_mut();
     // Stop at end of stream, on an error, after a quiet spell, or at the deadline.
     while Instant::now() < deadline {

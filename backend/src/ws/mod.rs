@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// Largest frame (and message) a client may send.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// Initial read buffer per socket; grows only while a larger message arrives.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 /// Outgoing bytes gathered before a write; keeps the buffer small once a burst is over.
 const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// Backstop on unflushed bytes per socket; the hub's queue limit normally acts first.
@@ -104,8 +104,9 @@ pub fn accept<B>(
         },
         Endpoint::Echo => None,
     };
-    // Only the cookie is needed later; the rest of the request is dropped now.
-    let headers = req.headers().clone();
+    // Only the cookie values are kept, copied: the request's headers point into hyper's
+    // read buffer, and holding them would keep that whole buffer alive per socket.
+    let cookies = crate::session::session_cookies(req.headers());
 
     let tracked = shutdown.clone();
     tracked.spawn(async move {
@@ -124,13 +125,12 @@ pub fn accept<B>(
         .await;
         match endpoint {
             Endpoint::Chat => {
-                let session = match state.sessions.from_headers(&headers).await {
-                    Ok(session) => session,
-                    Err(err) => {
-                        tracing::error!(%err, "session lookup failed");
-                        None
-                    }
-                };
+                let found = state.sessions.from_values(&cookies).await;
+                drop(cookies);
+                let session = found.unwrap_or_else(|err| {
+                    tracing::error!(%err, "session lookup failed");
+                    None
+                });
                 chat::serve(socket, session, since, state, shutdown).await
             }
             Endpoint::Echo => echo::serve(socket, shutdown).await,

@@ -66,11 +66,12 @@ async fn run(
     shutdown: &Shutdown,
 ) -> Ending {
     let mut heartbeat = Heartbeat::new();
-    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         if let Some(code) = outbox.close_code() {
             return Ending::Close(code, close_reason(code));
         }
+        // A fresh vector each time: one kept per socket would hold memory while idle.
+        let mut batch = Vec::new();
         outbox.take(&mut batch, MAX_BATCH);
         if !batch.is_empty() {
             // A peer that stops reading must not hold up a close request or a shutdown.

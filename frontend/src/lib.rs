@@ -1,8 +1,9 @@
 //! The chat's browser client: a Yew single-page app with a sign-in page and one room.
 //!
 //! `app` holds the routes, `pages` one file per page, `components` the pieces they are made
-//! of, `hooks` the session and chat contexts, `services` every byte that goes over the
-//! network, and `state` the room's pure reducer.
+//! of, `hooks` the session and chat contexts, `services` every byte that leaves the page
+//! (the network, and the tab's storage for unsent messages), and `state` the room's pure
+//! reducer.
 
 pub mod app;
 pub mod components;

@@ -1,14 +1,19 @@
-//! The room as this client sees it: the message log, who is online, the connection status
-//! and the latest notice from the server. It changes only through [`Action`]s, in a pure
-//! reducer that the tests below exercise on the host.
+//! The room as this client sees it: the message log, the messages still on their way out,
+//! who is online, the connection status and the latest notice from the server. It changes
+//! only through [`Action`]s, in a pure reducer that the tests below exercise on the host.
 
 use std::rc::Rc;
 
+use serde::{Deserialize, Serialize};
 use shared::{ServerBody, ServerMessage, User};
 use yew::Reducible;
 
 /// Most lines kept in the log, so a tab left open for days does not grow without bound.
+/// Older pages the reader scrolled up for come on top of it.
 pub const MAX_LOG_LINES: usize = 500;
+
+/// Messages asked for per `GET /api/history` page; a shorter page is the last one.
+pub const OLDER_PAGE: usize = 50;
 
 /// The state of the chat connection, as shown in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,6 +37,32 @@ impl ConnectionStatus {
     }
 }
 
+/// What is known about messages older than the first line of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Older {
+    /// No `history` has arrived yet.
+    #[default]
+    Unknown,
+    /// Some exist; scrolling to the top fetches them.
+    Available,
+    /// A page is on its way.
+    Loading,
+    /// The last page could not be fetched; the reader may try again.
+    Failed,
+    /// The log starts at the first message of the conversation.
+    Exhausted,
+}
+
+/// A chat message typed here whose broadcast has not come back yet. It is shown at once and
+/// resent with the same `cid` until it does, which the server turns into exactly one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub cid: String,
+    pub text: String,
+    /// When it was typed, in milliseconds since the Unix epoch; shown until the real one arrives.
+    pub queued_at: u64,
+}
+
 /// A server `error` reply, kept until the reader dismisses it or it times out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -45,13 +76,22 @@ pub struct Notice {
 pub struct RoomState {
     /// `chat`, `join` and `left` messages, ordered by id, each id at most once.
     pub log: Vec<ServerMessage>,
+    /// Messages typed here and not yet confirmed, in the order they were typed.
+    pub outbox: Vec<Pending>,
     /// Online users, ordered by id.
     pub users: Vec<User>,
     pub status: ConnectionStatus,
     pub notice: Option<Notice>,
+    pub older: Older,
+    /// The reader's user id: only their own broadcasts confirm outbox entries.
+    me: u64,
+    /// Largest `join` / `left` / `chat` id seen; the point a new socket resumes from.
+    last_broadcast: Option<u64>,
     /// Id of the last `list` applied. `join`/`left` lines older than it (a replay of stored
     /// messages) say nothing about who is online now and must not touch `users`.
     users_as_of: u64,
+    /// Lines the reader fetched by scrolling up, kept beyond [`MAX_LOG_LINES`].
+    fetched_older: usize,
 }
 
 /// Everything that can happen to the room.
@@ -60,71 +100,194 @@ pub enum Action {
     Received(ServerMessage),
     Status(ConnectionStatus),
     DismissNotice,
+    /// The reader sent a message; it waits in the outbox until its broadcast comes back.
+    Queued(Pending),
+    /// A page of older messages was asked for.
+    OlderLoading,
+    /// The page of messages older than `before` arrived, oldest first.
+    OlderLoaded {
+        before: u64,
+        messages: Vec<ServerMessage>,
+    },
+    OlderFailed,
+}
+
+/// The largest broadcast (`join` / `left` / `chat`) id a frame carries, looking inside
+/// `history`. `list` and `error` ids are not broadcasts: resuming after one would skip
+/// nothing, but the protocol only promises the order of stored messages.
+pub fn newest_broadcast_id(message: &ServerMessage) -> Option<u64> {
+    match &message.body {
+        ServerBody::Join(_) | ServerBody::Left(_) | ServerBody::Chat { .. } => Some(message.id),
+        ServerBody::History { messages, .. } => {
+            messages.iter().filter_map(newest_broadcast_id).max()
+        }
+        ServerBody::List(_) | ServerBody::Error(_) => None,
+    }
 }
 
 impl RoomState {
+    /// The room for user `me`, with what was still in their outbox when the page last closed.
+    pub fn new(me: u64, outbox: Vec<Pending>) -> Self {
+        Self {
+            me,
+            outbox,
+            ..Self::default()
+        }
+    }
+
+    /// Largest broadcast id seen so far.
+    pub fn last_broadcast_id(&self) -> Option<u64> {
+        self.last_broadcast
+    }
+
+    /// The first line of the log, which older pages are fetched before.
+    pub fn oldest_id(&self) -> Option<u64> {
+        self.log.first().map(|line| line.id)
+    }
+
     /// Applies one action in place; the whole state machine of the room.
     pub fn apply(&mut self, action: Action) {
         match action {
             Action::Status(status) => self.status = status,
             Action::DismissNotice => self.notice = None,
             Action::Received(message) => self.receive(message),
+            Action::Queued(pending) => {
+                if self.outbox.iter().all(|queued| queued.cid != pending.cid) {
+                    self.outbox.push(pending);
+                }
+            }
+            Action::OlderLoading => {
+                if matches!(self.older, Older::Available | Older::Failed) {
+                    self.older = Older::Loading;
+                }
+            }
+            Action::OlderLoaded { before, messages } => self.prepend(before, messages),
+            Action::OlderFailed => {
+                if self.older == Older::Loading {
+                    self.older = Older::Failed;
+                }
+            }
         }
     }
 
     fn receive(&mut self, message: ServerMessage) {
         let id = message.id;
-        match &message.body {
-            ServerBody::List(users) => {
+        match message.body {
+            ServerBody::List(mut users) => {
                 if id > self.users_as_of {
                     self.users_as_of = id;
-                    self.users = users.clone();
-                    self.users.sort_by_key(|user| user.id);
-                    self.users.dedup_by_key(|user| user.id);
+                    users.sort_by_key(|user| user.id);
+                    users.dedup_by_key(|user| user.id);
+                    self.users = users;
                 }
             }
-            ServerBody::Error(text) => {
-                self.notice = Some(Notice {
-                    id,
-                    text: text.clone(),
-                });
-            }
-            ServerBody::Join(_) => {
-                let user = message.user.clone();
-                if self.insert_line(message) && id > self.users_as_of {
-                    self.add_user(user);
-                }
-            }
-            ServerBody::Left(_) => {
-                let user_id = message.user.id;
-                if self.insert_line(message) && id > self.users_as_of {
-                    self.users.retain(|user| user.id != user_id);
-                }
-            }
-            ServerBody::Chat(_) => {
-                self.insert_line(message);
+            ServerBody::Error(text) => self.notice = Some(Notice { id, text }),
+            ServerBody::History {
+                messages,
+                truncated,
+            } => self.merge_history(messages, truncated),
+            ServerBody::Join(_) | ServerBody::Left(_) | ServerBody::Chat { .. } => {
+                self.add_line(message, true);
+                self.trim();
             }
         }
     }
 
-    /// Puts a line in id order; `false` when that id is already in the log.
-    fn insert_line(&mut self, message: ServerMessage) -> bool {
-        match self.log.binary_search_by_key(&message.id, |line| line.id) {
-            Ok(_) => false,
-            Err(at) => {
-                self.log.insert(at, message);
-                if self.log.len() > MAX_LOG_LINES {
-                    let excess = self.log.len() - MAX_LOG_LINES;
-                    self.log.drain(..excess);
-                }
-                true
+    /// Replayed messages are lines like any other, but they say nothing about who is online now.
+    fn merge_history(&mut self, messages: Vec<ServerMessage>, truncated: bool) {
+        let first_history = self.older == Older::Unknown;
+        if truncated {
+            // Messages were left out between what the log holds and this history: drop the
+            // lines before the gap rather than show a conversation with a hole in it.
+            if let Some(first) = messages.first().map(|message| message.id) {
+                self.log.retain(|line| line.id >= first);
+                self.fetched_older = 0;
+            }
+            self.older = Older::Available;
+        } else if first_history {
+            // Without `since` and not truncated: this is everything there is.
+            self.older = Older::Exhausted;
+        }
+        for message in messages {
+            self.add_line(message, false);
+        }
+        self.trim();
+    }
+
+    /// Puts a page of older messages on top, unless the log changed under the request.
+    fn prepend(&mut self, before: u64, messages: Vec<ServerMessage>) {
+        if self.older != Older::Loading {
+            return;
+        }
+        if self.oldest_id() != Some(before) {
+            // The log was replaced meanwhile; the page may not join up with it.
+            self.older = Older::Available;
+            return;
+        }
+        self.older = if messages.len() < OLDER_PAGE {
+            Older::Exhausted
+        } else {
+            Older::Available
+        };
+        for message in messages {
+            if message.id < before && self.add_line(message, false) {
+                self.fetched_older += 1;
             }
         }
     }
 
-    fn add_user(&mut self, user: User) {
-        if let Err(at) = self.users.binary_search_by_key(&user.id, |known| known.id) {
-            self.users.insert(at, user);
+    /// Adds a broadcast to the log; `live` ones also update who is online. `false` when that
+    /// id is already in the log (or the message is not a log line at all).
+    fn add_line(&mut self, message: ServerMessage, live: bool) -> bool {
+        let id = message.id;
+        let user = message.user.clone();
+        let (joined, left) = match &message.body {
+            ServerBody::Join(_) => (true, false),
+            ServerBody::Left(_) => (false, true),
+            ServerBody::Chat { cid, .. } => {
+                if let Some(cid) = cid.as_deref().filter(|_| user.id == self.me) {
+                    self.outbox.retain(|pending| pending.cid != cid);
+                }
+                (false, false)
+            }
+            _ => return false,
+        };
+        self.last_broadcast = self.last_broadcast.max(Some(id));
+        // A live line older than the log (the stored original of a resent message) would
+        // leave a hole between it and the rest; scrolling up will show it in its place.
+        let unloaded = matches!(
+            self.older,
+            Older::Available | Older::Loading | Older::Failed
+        );
+        if live && unloaded && self.oldest_id().is_some_and(|first| id < first) {
+            return false;
+        }
+        let at = match self.log.binary_search_by_key(&id, |line| line.id) {
+            Ok(_) => return false,
+            Err(at) => at,
+        };
+        self.log.insert(at, message);
+        if live && id > self.users_as_of {
+            if joined {
+                if let Err(at) = self.users.binary_search_by_key(&user.id, |known| known.id) {
+                    self.users.insert(at, user);
+                }
+            } else if left {
+                self.users.retain(|known| known.id != user.id);
+            }
+        }
+        true
+    }
+
+    /// Drops the oldest lines beyond the limit; they can be fetched again by scrolling up.
+    fn trim(&mut self) {
+        let limit = MAX_LOG_LINES + self.fetched_older;
+        if self.log.len() > limit {
+            let excess = self.log.len() - limit;
+            self.log.drain(..excess);
+            if self.older == Older::Exhausted {
+                self.older = Older::Available;
+            }
         }
     }
 }
@@ -144,172 +307,4 @@ impl Reducible for RoomState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(id: u64, name: &str) -> User {
-        User::new(id, name)
-    }
-
-    fn message(id: u64, from: User, body: ServerBody) -> Action {
-        Action::Received(ServerMessage {
-            id,
-            ts: 1_764_070_000_000 + id,
-            user: from,
-            body,
-        })
-    }
-
-    fn chat(id: u64, text: &str) -> Action {
-        message(id, user(1, "Ada"), ServerBody::Chat(text.into()))
-    }
-
-    fn join(id: u64, who: User) -> Action {
-        let text = format!("{} joined.", who.name);
-        message(id, who, ServerBody::Join(text))
-    }
-
-    fn left(id: u64, who: User) -> Action {
-        let text = format!("{} left.", who.name);
-        message(id, who, ServerBody::Left(text))
-    }
-
-    fn list(id: u64, users: Vec<User>) -> Action {
-        message(id, user(1, "Ada"), ServerBody::List(users))
-    }
-
-    fn room(actions: impl IntoIterator<Item = Action>) -> RoomState {
-        let mut state = RoomState::default();
-        for action in actions {
-            state.apply(action);
-        }
-        state
-    }
-
-    fn log_ids(state: &RoomState) -> Vec<u64> {
-        state.log.iter().map(|line| line.id).collect()
-    }
-
-    fn user_ids(state: &RoomState) -> Vec<u64> {
-        state.users.iter().map(|user| user.id).collect()
-    }
-
-    #[test]
-    fn a_message_received_twice_is_shown_once() {
-        let state = room([chat(5, "hi"), chat(6, "there"), chat(5, "hi")]);
-        assert_eq!(log_ids(&state), [5, 6]);
-    }
-
-    #[test]
-    fn lines_are_ordered_by_id_whatever_the_arrival_order() {
-        let state = room([chat(9, "c"), chat(3, "a"), chat(7, "b")]);
-        assert_eq!(log_ids(&state), [3, 7, 9]);
-    }
-
-    #[test]
-    fn list_replaces_the_online_users() {
-        let state = room([
-            list(1, vec![user(1, "Ada"), user(2, "Bob")]),
-            list(4, vec![user(3, "Cy"), user(1, "Ada")]),
-        ]);
-        assert_eq!(user_ids(&state), [1, 3]);
-        assert!(state.log.is_empty(), "a list is not a log line");
-    }
-
-    #[test]
-    fn join_adds_the_user_and_left_removes_them() {
-        let state = room([list(1, vec![user(1, "Ada")]), join(2, user(2, "Bob"))]);
-        assert_eq!(user_ids(&state), [1, 2]);
-
-        let state = room([
-            list(1, vec![user(1, "Ada"), user(2, "Bob")]),
-            left(3, user(1, "Ada")),
-        ]);
-        assert_eq!(user_ids(&state), [2]);
-        assert_eq!(log_ids(&state), [3], "left is shown as a line");
-    }
-
-    #[test]
-    fn join_of_someone_already_listed_does_not_duplicate_them() {
-        let state = room([join(1, user(7, "Gil")), list(2, vec![user(7, "Gil")])]);
-        assert_eq!(user_ids(&state), [7]);
-        let state = room([list(1, vec![user(7, "Gil")]), join(2, user(7, "Gil"))]);
-        assert_eq!(user_ids(&state), [7]);
-    }
-
-    #[test]
-    fn replayed_join_and_left_older_than_the_list_leave_users_alone() {
-        let state = room([
-            list(10, vec![user(1, "Ada"), user(2, "Bob")]),
-            left(4, user(2, "Bob")),
-            join(5, user(3, "Cy")),
-        ]);
-        assert_eq!(user_ids(&state), [1, 2]);
-        assert_eq!(
-            log_ids(&state),
-            [4, 5],
-            "the replayed lines are still shown"
-        );
-    }
-
-    #[test]
-    fn an_older_list_does_not_replace_a_newer_one() {
-        let state = room([list(8, vec![user(1, "Ada")]), list(3, vec![user(2, "Bob")])]);
-        assert_eq!(user_ids(&state), [1]);
-    }
-
-    #[test]
-    fn a_duplicate_left_does_not_remove_a_user_who_came_back() {
-        let state = room([
-            list(1, vec![user(2, "Bob")]),
-            left(2, user(2, "Bob")),
-            join(3, user(2, "Bob")),
-            left(2, user(2, "Bob")),
-        ]);
-        assert_eq!(user_ids(&state), [2]);
-    }
-
-    #[test]
-    fn server_error_becomes_a_notice_not_a_log_line() {
-        let mut state = room([message(
-            4,
-            user(1, "Ada"),
-            ServerBody::Error("message is too long".into()),
-        )]);
-        assert!(state.log.is_empty());
-        assert_eq!(
-            state.notice,
-            Some(Notice {
-                id: 4,
-                text: "message is too long".into()
-            })
-        );
-        state.apply(Action::DismissNotice);
-        assert_eq!(state.notice, None);
-    }
-
-    #[test]
-    fn log_keeps_only_the_newest_lines() {
-        let total = MAX_LOG_LINES as u64 + 10;
-        let state = room((1..=total).map(|id| chat(id, "x")));
-        assert_eq!(state.log.len(), MAX_LOG_LINES);
-        assert_eq!(state.log.first().map(|line| line.id), Some(11));
-        assert_eq!(state.log.last().map(|line| line.id), Some(total));
-    }
-
-    #[test]
-    fn status_labels_are_the_exact_texts_shown() {
-        assert_eq!(ConnectionStatus::default().label(), "Offline");
-        assert_eq!(ConnectionStatus::Connected.label(), "Connected");
-        assert_eq!(ConnectionStatus::Reconnecting.label(), "Reconnecting…");
-    }
-
-    #[test]
-    fn repeating_the_current_status_keeps_the_same_state() {
-        let state = Rc::new(RoomState::default());
-        let next = Rc::clone(&state).reduce(Action::Status(ConnectionStatus::Offline));
-        assert!(Rc::ptr_eq(&state, &next));
-        let next = next.reduce(Action::Status(ConnectionStatus::Connected));
-        assert_eq!(next.status, ConnectionStatus::Connected);
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
-//! One line of the log: a chat message, or a quieter line for someone joining or leaving.
+//! One line of the log: a chat message (or one of the reader's still on its way), or a
+//! quieter line for someone joining or leaving.
 
 use js_sys::{Date, Object, Reflect};
 use shared::{ServerBody, ServerMessage};
@@ -12,6 +13,9 @@ pub struct MessageItemProps {
     pub message: ServerMessage,
     /// Written by the reader, drawn a little differently.
     pub mine: bool,
+    /// Typed here and not yet confirmed by the server: dimmed, with "Sending…" for a time.
+    #[prop_or_default]
+    pub pending: bool,
 }
 
 /// Text is always rendered as text nodes, never parsed as HTML.
@@ -22,14 +26,24 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
     let stamp = html! {
         <time datetime={time.iso.clone()} title={time.full.clone()}>{ &time.short }</time>
     };
+    let state = if props.pending {
+        html! { <span class="sending">{ "Sending\u{2026}" }</span> }
+    } else {
+        stamp.clone()
+    };
     match &message.body {
-        ServerBody::Chat(text) => html! {
-            <div class={classes!("line", "line-chat", props.mine.then_some("line-mine"))}>
+        ServerBody::Chat { text, .. } => html! {
+            <div class={classes!(
+                "line",
+                "line-chat",
+                props.mine.then_some("line-mine"),
+                props.pending.then_some("line-pending"),
+            )}>
                 <Avatar user={message.user.clone()} />
                 <div class="bubble">
                     <div class="meta">
                         <span class="author">{ &message.user.name }</span>
-                        { stamp }
+                        { state }
                     </div>
                     <p class="text">{ text }</p>
                 </div>
@@ -42,7 +56,7 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
             </div>
         },
         // Never stored in the log; nothing to draw.
-        ServerBody::List(_) | ServerBody::Error(_) => Html::default(),
+        ServerBody::List(_) | ServerBody::Error(_) | ServerBody::History { .. } => Html::default(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Who is signed in: the [`SessionProvider`] that asks the server once at start-up, the
-//! [`use_session`] hook every page reads it through, and [`use_sign_in`] for the form.
+//! [`use_session`] hook every page reads it through, and [`use_sign_in`] for the form that
+//! signs in (as a guest or to an account) and registers.
 
-use shared::User;
+use shared::{User, PASSWORD_CHARS};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
@@ -95,33 +96,66 @@ pub fn use_session() -> SessionHandle {
     use_context::<SessionHandle>().expect("use_session needs a SessionProvider above it")
 }
 
+/// Which button of the sign-in form was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// As a guest without a password, to an account with one.
+    SignIn,
+    /// A new account; needs a password.
+    Register,
+}
+
+/// What the sign-in form sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub name: String,
+    /// Empty for a guest.
+    pub password: String,
+    pub intent: Intent,
+}
+
 /// A sign-in form's view of its request.
 #[derive(Clone, PartialEq)]
 pub struct SignInHandle {
-    /// A request is on its way; the form should not send another.
-    pub pending: bool,
-    /// Why the last try failed, in words for the user (usually the server's name rule).
+    /// A request is on its way, sent by this button; the form should not send another.
+    pub pending: Option<Intent>,
+    /// Why the last try failed, in words for the user (usually the server's own).
     pub error: Option<String>,
-    /// Sends the name to the server; on success the session becomes signed in.
-    pub submit: Callback<String>,
+    /// Sends the form to the server; on success the session becomes signed in.
+    pub submit: Callback<Credentials>,
 }
 
-/// Sign-in requests for a form, feeding their result into the session.
+/// Sign-in and register requests for a form, feeding their result into the session.
 #[hook]
 pub fn use_sign_in() -> SignInHandle {
     let session = use_session().session.setter();
-    let pending = use_state(|| false);
+    let pending = use_state(|| None::<Intent>);
     let error = use_state(|| None::<String>);
     let submit = {
         let (pending, error) = (pending.clone(), error.clone());
-        use_callback((), move |name: String, _| {
+        use_callback((), move |form: Credentials, _| {
             let (pending, error, session) = (pending.clone(), error.clone(), session.clone());
-            pending.set(true);
             // Cleared first so the same complaint twice is announced twice.
             error.set(None);
+            if let Some(complaint) = check(&form) {
+                error.set(Some(complaint));
+                return;
+            }
+            pending.set(Some(form.intent));
             spawn_local(async move {
-                let result = api::sign_in(&name).await;
-                pending.set(false);
+                let Credentials {
+                    name,
+                    password,
+                    intent,
+                } = form;
+                let result = match intent {
+                    Intent::SignIn => {
+                        let password = (!password.is_empty()).then_some(password.as_str());
+                        api::sign_in(&name, password).await
+                    }
+                    Intent::Register => api::register(&name, &password).await,
+                };
+                pending.set(None);
                 match result {
                     Ok(user) => session.set(Session::SignedIn(user)),
                     Err(failure) => error.set(Some(failure.to_string())),
@@ -133,5 +167,49 @@ pub fn use_sign_in() -> SignInHandle {
         pending: *pending,
         error: (*error).clone(),
         submit,
+    }
+}
+
+/// What can be said before asking the server: registering needs a password of a valid length.
+/// Names are left to the server, whose rules these are.
+fn check(form: &Credentials) -> Option<String> {
+    let (shortest, longest) = (*PASSWORD_CHARS.start(), *PASSWORD_CHARS.end());
+    if form.intent != Intent::Register {
+        return None;
+    }
+    if form.password.is_empty() {
+        return Some(format!(
+            "Choose a password to register: {shortest} to {longest} characters."
+        ));
+    }
+    let length = form.password.chars().count();
+    (!PASSWORD_CHARS.contains(&length))
+        .then(|| format!("A password must be {shortest} to {longest} characters long."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(password: &str, intent: Intent) -> Credentials {
+        Credentials {
+            name: "Ada".into(),
+            password: password.into(),
+            intent,
+        }
+    }
+
+    #[test]
+    fn registering_needs_a_password_of_valid_length() {
+        assert!(check(&form("", Intent::Register)).is_some());
+        assert!(check(&form("short", Intent::Register)).is_some());
+        assert!(check(&form(&"x".repeat(129), Intent::Register)).is_some());
+        assert_eq!(check(&form("long enough", Intent::Register)), None);
+    }
+
+    #[test]
+    fn signing_in_leaves_every_judgement_to_the_server() {
+        assert_eq!(check(&form("", Intent::SignIn)), None);
+        assert_eq!(check(&form("short", Intent::SignIn)), None);
     }
 }

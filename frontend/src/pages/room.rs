@@ -57,7 +57,13 @@ fn Room() -> Html {
                 <UserList users={room.users.clone()} me={my_id} />
             </aside>
             <section class="conversation" aria-label="Conversation">
-                <MessageList lines={room.log.clone()} me={my_id} />
+                <MessageList
+                    lines={room.log.clone()}
+                    pending={room.outbox.clone()}
+                    me={me.clone()}
+                    older={room.older}
+                    on_load_older={chat.load_older.clone()}
+                />
                 if let Some(notice) = &room.notice {
                     <Notice notice={notice.clone()} on_dismiss={chat.dismiss_notice.clone()} />
                 }

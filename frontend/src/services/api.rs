@@ -1,8 +1,8 @@
-//! The HTTP half of the protocol: who is signed in, signing in and signing out.
-//! The session itself is an `HttpOnly` cookie the browser sends on its own.
+//! The HTTP half of the protocol: who is signed in, signing in, registering, signing out and
+//! older messages. The session itself is an `HttpOnly` cookie the browser sends on its own.
 
 use gloo_net::http::{Request, Response};
-use shared::{ErrorBody, SignIn, User};
+use shared::{ErrorBody, ServerMessage, SignIn, User};
 
 use crate::error::Error;
 
@@ -16,13 +16,24 @@ pub async fn me() -> Result<Option<User>, Error> {
     }
 }
 
-/// `POST /api/signin`: creates a new user with this name and sets the session cookie.
-/// A bad name comes back as [`Error::Rejected`] carrying the server's explanation.
-pub async fn sign_in(name: &str) -> Result<User, Error> {
+/// `POST /api/signin`: a new guest without a password, the account's user with one. Refusals
+/// (bad name, wrong password, name taken by an account, guests off, too many tries) come back
+/// as errors carrying the server's explanation.
+pub async fn sign_in(name: &str, password: Option<&str>) -> Result<User, Error> {
+    post_credentials("/api/signin", name, password).await
+}
+
+/// `POST /api/register`: creates an account and signs it in.
+pub async fn register(name: &str, password: &str) -> Result<User, Error> {
+    post_credentials("/api/register", name, Some(password)).await
+}
+
+async fn post_credentials(url: &str, name: &str, password: Option<&str>) -> Result<User, Error> {
     let body = SignIn {
         name: name.to_owned(),
+        password: password.map(str::to_owned),
     };
-    let response = Request::post("/api/signin").json(&body)?.send().await?;
+    let response = Request::post(url).json(&body)?.send().await?;
     if response.ok() {
         Ok(response.json().await?)
     } else {
@@ -40,9 +51,28 @@ pub async fn sign_out() -> Result<(), Error> {
     }
 }
 
+/// `GET /api/history`: up to `limit` stored messages with ids below `before`, oldest first;
+/// empty once the beginning of the conversation is reached.
+pub async fn history(before: u64, limit: usize) -> Result<Vec<ServerMessage>, Error> {
+    let url = format!("/api/history?before={before}&limit={limit}");
+    let response = Request::get(&url).send().await?;
+    if response.ok() {
+        Ok(response.json().await?)
+    } else {
+        Err(refusal(response).await)
+    }
+}
+
 /// Turns a failed answer into an error, keeping the server's message when it sent one.
 async fn refusal(response: Response) -> Error {
     let status = response.status();
+    if status == 429 {
+        let seconds = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.trim().parse().ok());
+        return Error::TooManyAttempts(seconds);
+    }
     match response.json::<ErrorBody>().await {
         Ok(body) => Error::Rejected {
             status,

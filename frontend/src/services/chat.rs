@@ -1,20 +1,23 @@
 //! The `/ws/chat` connection: one task that connects, passes frames both ways and, when the
 //! socket drops, reconnects on its own with exponential backoff and jitter until it is
-//! stopped or the server says the session is gone (close code 4001).
+//! stopped or the server says the session is gone (close code 4001). A new socket resumes
+//! after the last message seen, and chat messages go out through [`Delivery`] so each is
+//! broadcast exactly once however often the socket drops.
 
 use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
-use futures::future::{poll_fn, Fuse};
+use futures::future::{poll_fn, Fuse, FusedFuture};
 use futures::stream::FusedStream;
 use futures::{select, FutureExt, SinkExt, Stream, StreamExt};
 use gloo_events::EventListener;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State, WebSocketError};
-use gloo_timers::future::sleep;
+use gloo_timers::future::{sleep, TimeoutFuture};
 use shared::{ClientMessage, ServerMessage, CLOSE_INVALID_USER};
 use yew::Callback;
 
+use crate::services::delivery::Delivery;
 use crate::state::ConnectionStatus;
 
 /// Wait before the first retry; it doubles after every failed try.
@@ -26,6 +29,8 @@ const JITTER: f64 = 0.25;
 /// A socket that stayed open this long was a real connection: the next retry starts fast again.
 /// A server that accepts and at once closes keeps the backoff growing instead.
 const STABLE_MILLIS: f64 = 10_000.0;
+/// Wait after the server refused a message as too fast; it refills one message a second.
+const SLOW_DOWN_RETRY: Duration = Duration::from_millis(1_500);
 
 /// What the connection tells the room.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,28 +48,41 @@ pub struct ChatConnection {
 }
 
 impl ChatConnection {
-    /// Starts connecting to `/ws/chat` on the page's own host; events go to `on_event`.
-    pub fn open(on_event: Callback<ChatEvent>) -> Self {
+    /// Starts connecting to `/ws/chat` on the page's own host as user `me`; events go to
+    /// `on_event`.
+    pub fn open(me: u64, on_event: Callback<ChatEvent>) -> Self {
         let (outgoing, outgoing_rx) = mpsc::unbounded();
         let (stop, stop_rx) = oneshot::channel();
-        wasm_bindgen_futures::spawn_local(run(chat_url(), outgoing_rx, stop_rx, on_event));
+        let task = Task {
+            outgoing: outgoing_rx,
+            stop: stop_rx.fuse(),
+            network: NetworkWatch::new(),
+            on_event,
+            delivery: Delivery::new(me),
+        };
+        wasm_bindgen_futures::spawn_local(task.run());
         Self {
             outgoing,
             _stop: stop,
         }
     }
 
-    /// Queues a message: it goes out now, or as soon as the socket is open again.
+    /// Queues a message: it goes out once the socket is ready, and again on every new socket
+    /// until its broadcast comes back.
     pub fn send(&self, message: ClientMessage) {
         // Fails only once the task has ended, when there is nobody left to send to.
         let _ = self.outgoing.unbounded_send(message);
     }
 }
 
-/// The chat address for a page served with `protocol` (`"https:"`...) from `host`.
-pub fn chat_url_for(protocol: &str, host: &str) -> String {
+/// The chat address for a page served with `protocol` (`"https:"`...) from `host`, asking
+/// for everything after message `since` when there is one.
+pub fn chat_url_for(protocol: &str, host: &str, since: Option<u64>) -> String {
     let scheme = if protocol == "https:" { "wss" } else { "ws" };
-    format!("{scheme}://{host}/ws/chat")
+    match since {
+        Some(since) => format!("{scheme}://{host}/ws/chat?since={since}"),
+        None => format!("{scheme}://{host}/ws/chat"),
+    }
 }
 
 /// The wait before retry number `attempt` (0 for the first), with `random` in `[0, 1)`
@@ -77,7 +95,7 @@ pub fn backoff(attempt: u32, random: f64) -> Duration {
     base.mul_f64(spread).min(BACKOFF_MAX)
 }
 
-fn chat_url() -> String {
+fn chat_url(since: Option<u64>) -> String {
     let location = web_sys::window().map(|window| window.location());
     let protocol = location
         .as_ref()
@@ -87,7 +105,7 @@ fn chat_url() -> String {
         .as_ref()
         .and_then(|l| l.host().ok())
         .unwrap_or_else(|| "127.0.0.1:3000".into());
-    chat_url_for(&protocol, &host)
+    chat_url_for(&protocol, &host, since)
 }
 
 /// `navigator.onLine`; browsers only ever get `false` right, so `true` means "maybe".
@@ -147,82 +165,75 @@ enum Outcome {
     Stopped,
 }
 
-/// The channels one connection task works with.
+/// The channels one connection task works with, and what it remembers between sockets.
 struct Task {
     outgoing: mpsc::UnboundedReceiver<ClientMessage>,
     stop: Fuse<oneshot::Receiver<()>>,
     network: NetworkWatch,
     on_event: Callback<ChatEvent>,
-}
-
-async fn run(
-    url: String,
-    outgoing: mpsc::UnboundedReceiver<ClientMessage>,
-    stop: oneshot::Receiver<()>,
-    on_event: Callback<ChatEvent>,
-) {
-    let mut task = Task {
-        outgoing,
-        stop: stop.fuse(),
-        network: NetworkWatch::new(),
-        on_event,
-    };
-    let mut retrying = false;
-    let mut attempt = 0;
-    loop {
-        // Offline: wait for the browser to say it is back rather than burning retries.
-        while !browser_online() {
-            task.status(ConnectionStatus::Offline);
-            select! {
-                _ = &mut task.stop => return,
-                _ = task.network.next() => {}
-            }
-        }
-        task.status(if retrying {
-            ConnectionStatus::Reconnecting
-        } else {
-            ConnectionStatus::Offline
-        });
-        let ended = match WebSocket::open(&url) {
-            Ok(socket) => task.serve(socket).await,
-            Err(_) => Outcome::Dropped { stable: false },
-        };
-        match ended {
-            Outcome::Stopped => return,
-            Outcome::SessionEnded => {
-                task.on_event.emit(ChatEvent::SessionEnded);
-                return;
-            }
-            Outcome::Dropped { stable } => {
-                if stable {
-                    attempt = 0;
-                }
-            }
-        }
-        retrying = true;
-        task.status(if browser_online() {
-            ConnectionStatus::Reconnecting
-        } else {
-            ConnectionStatus::Offline
-        });
-        let wait = backoff(attempt, js_sys::Math::random());
-        attempt = attempt.saturating_add(1);
-        select! {
-            _ = &mut task.stop => return,
-            _ = sleep(wait).fuse() => {}
-            // Back online: retry at once instead of waiting out the backoff.
-            _ = task.network.next() => {}
-        }
-    }
+    delivery: Delivery,
 }
 
 impl Task {
+    async fn run(mut self) {
+        let task = &mut self;
+        let mut retrying = false;
+        let mut attempt = 0;
+        loop {
+            // Offline: wait for the browser to say it is back rather than burning retries.
+            while !browser_online() {
+                task.status(ConnectionStatus::Offline);
+                select! {
+                    _ = &mut task.stop => return,
+                    _ = task.network.next() => {}
+                }
+            }
+            task.status(if retrying {
+                ConnectionStatus::Reconnecting
+            } else {
+                ConnectionStatus::Offline
+            });
+            let url = chat_url(task.delivery.since());
+            let ended = match WebSocket::open(&url) {
+                Ok(socket) => task.serve(socket).await,
+                Err(_) => Outcome::Dropped { stable: false },
+            };
+            match ended {
+                Outcome::Stopped => return,
+                Outcome::SessionEnded => {
+                    task.on_event.emit(ChatEvent::SessionEnded);
+                    return;
+                }
+                Outcome::Dropped { stable } => {
+                    if stable {
+                        attempt = 0;
+                    }
+                }
+            }
+            retrying = true;
+            task.status(if browser_online() {
+                ConnectionStatus::Reconnecting
+            } else {
+                ConnectionStatus::Offline
+            });
+            let wait = backoff(attempt, js_sys::Math::random());
+            attempt = attempt.saturating_add(1);
+            select! {
+                _ = &mut task.stop => return,
+                _ = sleep(wait).fuse() => {}
+                // Back online: retry at once instead of waiting out the backoff.
+                _ = task.network.next() => {}
+            }
+        }
+    }
+
     fn status(&self, status: ConnectionStatus) {
         self.on_event.emit(ChatEvent::Status(status));
     }
 
     /// Runs one socket from opening to closing.
     async fn serve(&mut self, mut socket: WebSocket) -> Outcome {
+        self.delivery.reset();
         // `poll_ready` completes once the socket has opened or failed to.
         select! {
             _ = &mut self.stop => return Outcome::Stopped,
@@ -245,38 +256,53 @@ impl Task {
         let dropped = || Outcome::Dropped {
             stable: js_sys::Date::now() - opened >= STABLE_MILLIS,
         };
+        let mut retry: Fuse<TimeoutFuture> = Fuse::terminated();
         loop {
-            select! {
+            let send = select! {
                 _ = &mut self.stop => return Outcome::Stopped,
                 frame = frames.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         // A frame this client cannot read (a newer message type) is skipped.
-                        if let Ok(message) = serde_json::from_str::<ServerMessage>(&text) {
-                            self.on_event.emit(ChatEvent::Message(message));
+                        let Ok(message) = serde_json::from_str::<ServerMessage>(&text) else {
+                            continue;
+                        };
+                        let step = self.delivery.received(&message);
+                        self.on_event.emit(ChatEvent::Message(message));
+                        if step.retry_later && retry.is_terminated() {
+                            retry = sleep(SLOW_DOWN_RETRY).fuse();
                         }
+                        step.send
                     }
-                    Some(Ok(Message::Bytes(_))) => {}
+                    Some(Ok(Message::Bytes(_))) => continue,
                     Some(frame @ Err(_)) => {
                         if is_session_end(&frame) {
                             return Outcome::SessionEnded;
                         }
+                        continue;
                     }
                     None => return dropped(),
                 },
                 message = self.outgoing.next() => match message {
-                    Some(message) => {
-                        let Ok(json) = serde_json::to_string(&message) else { continue };
-                        if sink.send(Message::Text(json)).await.is_err() {
-                            return dropped();
-                        }
-                    }
+                    Some(message) => self.delivery.queue(message),
                     None => return Outcome::Stopped,
                 },
-                online = self.network.next() => self.status(if online == Some(false) {
-                    ConnectionStatus::Offline
-                } else {
-                    ConnectionStatus::Connected
-                }),
+                () = retry => self.delivery.retry(),
+                online = self.network.next() => {
+                    self.status(if online == Some(false) {
+                        ConnectionStatus::Offline
+                    } else {
+                        ConnectionStatus::Connected
+                    });
+                    continue;
+                }
+            };
+            for message in send {
+                let Ok(json) = serde_json::to_string(&message) else {
+                    continue;
+                };
+                if sink.send(Message::Text(json)).await.is_err() {
+                    return dropped();
+                }
             }
         }
     }
@@ -291,14 +317,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chat_url_follows_the_page_protocol_and_host() {
+    fn chat_url_follows_the_page_protocol_and_host_and_resumes_after_since() {
         assert_eq!(
-            chat_url_for("http:", "127.0.0.1:3000"),
+            chat_url_for("http:", "127.0.0.1:3000", None),
             "ws://127.0.0.1:3000/ws/chat"
         );
         assert_eq!(
-            chat_url_for("https:", "chat.example"),
-            "wss://chat.example/ws/chat"
+            chat_url_for("https:", "chat.example", Some(41)),
+            "wss://chat.example/ws/chat?since=41"
         );
     }
 

@@ -1,5 +1,8 @@
-//! All input and output of the client: HTTP calls to `/api` and the chat WebSocket.
-//! Components never talk to the network themselves; hooks call into here.
+//! All input and output of the client: HTTP calls to `/api`, the chat WebSocket and the
+//! browser storage that keeps unsent messages across a reload. Components never talk to the
+//! network themselves; hooks call into here.
 
 pub mod api;
 pub mod chat;
+pub mod delivery;
+pub mod outbox;

@@ -249,6 +249,74 @@ impl Browser {
         self.wait_for_status("Connected").await;
     }
 
+    /// Registers the account `name` with `password` on `/signin` (the Register button) and
+    /// waits until the chat is connected.
+    pub async fn register(&self, name: &str, password: &str) {
+        self.submit_credentials(name, password, "Register").await;
+        self.wait_for_path("/").await;
+        self.wait_for_status("Connected").await;
+    }
+
+    /// Signs in to the account `name` with `password` and waits until the chat is connected.
+    pub async fn sign_in_with_password(&self, name: &str, password: &str) {
+        self.submit_credentials(name, password, "Sign in").await;
+        self.wait_for_path("/").await;
+        self.wait_for_status("Connected").await;
+    }
+
+    /// Opens `/signin`, types `name` and `password` (empty for a guest) and presses the
+    /// button `button`, without waiting for the answer.
+    pub async fn submit_credentials(&self, name: &str, password: &str, button: &str) {
+        self.goto("/signin").await;
+        self.fill("Name", name).await;
+        self.fill("Password", password).await;
+        self.click_button(button).await;
+    }
+
+    /// Signs out with the header's button and waits for the sign-in page.
+    pub async fn sign_out(&self) {
+        self.click_button("Sign out").await;
+        self.wait_for_path("/signin").await;
+    }
+
+    /// Sends each of `texts` as a chat message over a `/ws/chat` socket that the page opens
+    /// beside its own, as a second tab of the same user would, and returns once the last one
+    /// has come back as a broadcast. Much faster than typing, for filling a room.
+    pub async fn send_over_a_second_socket(&self, texts: &[&str]) {
+        let script = r#"
+            const [texts, done] = arguments;
+            const socket = new WebSocket(`ws://${location.host}/ws/chat`);
+            const finish = outcome => {
+                socket.onclose = null;
+                socket.close();
+                done(outcome);
+            };
+            let sent = false;
+            socket.onmessage = event => {
+                const message = JSON.parse(event.data);
+                if (message.type === 'history' && !sent) {
+                    sent = true;
+                    for (const text of texts) socket.send(JSON.stringify({ type: 'chat', text }));
+                } else if (message.type === 'error') {
+                    finish(`the server refused a message: ${message.data}`);
+                } else if (message.type === 'chat' && message.data === texts[texts.length - 1]) {
+                    finish(null);
+                }
+            };
+            socket.onclose = event => done(`the socket closed with code ${event.code}`);
+        "#;
+        let limit = WAIT * 3;
+        let sent =
+            tokio::time::timeout(limit, self.client.execute_async(script, vec![json!(texts)]))
+                .await;
+        match sent {
+            Ok(Ok(Value::Null)) => {}
+            Ok(Ok(problem)) => panic!("sending over a second socket failed: {problem}"),
+            Ok(Err(err)) => panic!("cannot send over a second socket: {err}"),
+            Err(_) => panic!("sending {} messages took over {limit:?}", texts.len()),
+        }
+    }
+
     /// The text of the connection status (`[role="status"]`), if there is one.
     pub async fn status(&self) -> Result<Option<String>, CmdError> {
         let value = self
@@ -273,6 +341,17 @@ impl Browser {
             &format!("the status [role=\"status\"] to read {want:?}"),
             timeout,
             move || async move { Ok((this.status().await?.as_deref() == Some(want)).then_some(())) },
+        )
+        .await
+    }
+
+    /// Waits until the connection status reads anything but `left` (or is gone).
+    pub async fn wait_for_status_other_than(&self, left: &str) {
+        let this = self;
+        self.wait_until(
+            &format!("the status [role=\"status\"] to stop reading {left:?}"),
+            WAIT,
+            move || async move { Ok((this.status().await?.as_deref() != Some(left)).then_some(())) },
         )
         .await
     }
@@ -304,78 +383,6 @@ impl Browser {
             },
         )
         .await
-    }
-
-    /// The text content of the message log (`[role="log"]`), if there is one.
-    pub async fn log_text(&self) -> Result<Option<String>, CmdError> {
-        let value = self
-            .eval(
-                r#"const log = document.querySelector('[role="log"]');
-                   return log ? log.textContent : null;"#,
-                vec![],
-            )
-            .await?;
-        Ok(value.as_str().map(str::to_owned))
-    }
-
-    /// Waits until the message log's text contains `text`.
-    pub async fn wait_for_log_text(&self, text: &str) {
-        let this = self;
-        self.wait_until(
-            &format!("the log [role=\"log\"] to contain {text:?}"),
-            WAIT,
-            move || async move {
-                let log = this.log_text().await?.unwrap_or_default();
-                Ok(log.contains(text).then_some(()))
-            },
-        )
-        .await
-    }
-
-    /// Waits until the log has a line by `sender` saying `text`: an element inside the log
-    /// holding both the name and the text, and none of the names in `others` (so it is one
-    /// line, not a container of several).
-    pub async fn wait_for_line_by(&self, sender: &str, text: &str, others: &[&str]) {
-        let this = self;
-        let args = vec![json!(sender), json!(text), json!(others)];
-        let args = &args;
-        self.wait_until(
-            &format!(
-                "a line in the log [role=\"log\"] by {sender:?} saying {text:?} \
-                 (an element with both, and without {others:?})"
-            ),
-            WAIT,
-            move || async move {
-                let found = this
-                    .eval(
-                        r#"const [name, text, others] = arguments;
-                           const log = document.querySelector('[role="log"]');
-                           if (!log) return false;
-                           return Array.from(log.querySelectorAll('*')).some(el => {
-                               const t = el.textContent;
-                               return t.includes(name) && t.includes(text)
-                                   && !others.some(o => t.includes(o));
-                           });"#,
-                        args.clone(),
-                    )
-                    .await?;
-                Ok((found == Value::Bool(true)).then_some(()))
-            },
-        )
-        .await
-    }
-
-    /// How many elements inside the log match the CSS `selector`.
-    pub async fn count_in_log(&self, selector: &str) -> usize {
-        let value = self
-            .eval(
-                r#"const log = document.querySelector('[role="log"]');
-                   return log ? log.querySelectorAll(arguments[0]).length : 0;"#,
-                vec![json!(selector)],
-            )
-            .await
-            .unwrap_or_else(|err| panic!("cannot query the log for {selector:?}: {err}"));
-        value.as_u64().unwrap_or_default() as usize
     }
 
     /// The text of an open `alert()`, if one is open.

@@ -4,16 +4,21 @@
 //! The tests drive the release build of the client, so `dist/` must exist first
 //! (`trunk build --release`, which `scripts/test` runs). A test takes a [`Harness`], opens
 //! one [`Browser`] per user and speaks only in terms of what a person sees: labels, roles and
-//! button texts.
+//! button texts. What the server stored is checked through its JSON API, as a script would
+//! (`TestServer::guest_cookie`, `TestServer::history`).
 //!
 //! Every wait is bounded and says what it was waiting for when it gives up.
 
+mod api;
 mod browser;
 mod driver;
+mod log;
 mod server;
 
+pub use api::HISTORY_PAGE;
 pub use browser::{enter, shift_enter, Browser};
 pub use driver::ChromeDriver;
+pub use log::{Lines, SENDING, SETTLE};
 pub use server::TestServer;
 
 use std::time::Duration;

@@ -36,6 +36,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// Keep everything in memory instead of the data directory: nothing survives a
+    /// restart. For trying the chat out and for measuring what storage costs.
+    #[arg(long, env = "CHAT_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub in_memory: bool,
+
     /// Turn guest sign-in (a name without a password) off.
     #[arg(long, env = "CHAT_NO_GUESTS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub no_guests: bool,
@@ -74,6 +79,7 @@ impl Default for Config {
             allow_origins: Vec::new(),
             secret: None,
             data_dir: PathBuf::from("data"),
+            in_memory: false,
             no_guests: false,
             session_idle_days: 30,
             rate_burst: 5.0,

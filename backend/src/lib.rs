@@ -41,7 +41,11 @@ pub async fn run(
     if !config.dist.join("index.html").is_file() {
         tracing::warn!(dist = %config.dist.display(), "the client is not built; `/` explains how to build it");
     }
-    tracing::info!(data_dir = %config.data_dir.display(), "opening the database");
+    if config.in_memory {
+        tracing::warn!("--in-memory: nothing is stored; a restart forgets everything");
+    } else {
+        tracing::info!(data_dir = %config.data_dir.display(), "opening the database");
+    }
     let state = AppState::open(config)?;
     server::serve(listener, state, shutdown).await;
     Ok(())

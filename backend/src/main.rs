@@ -8,7 +8,8 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<(), backend::Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // warp logs every request at info; that is debug detail here.
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,warp=warn")),
         )
         .init();
     let config = backend::Config::parse();

@@ -9,6 +9,18 @@ use rand::RngCore;
 /// File holding the generated key.
 pub const SECRET_FILE: &str = "secret";
 
+/// The configured secret, or a random key that lasts as long as the process.
+pub fn configured_or_random(configured: Option<&str>) -> Vec<u8> {
+    match configured {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            let mut key = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            key
+        }
+    }
+}
+
 /// The signing key: the configured secret, else the stored one, else a new stored one.
 pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> std::io::Result<Vec<u8>> {
     if let Some(secret) = configured {

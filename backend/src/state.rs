@@ -26,8 +26,14 @@ pub struct AppState {
 impl AppState {
     /// Opens the data directory (creating and migrating the database) and starts the hub.
     pub fn open(config: Config) -> Result<Self, Error> {
-        let store = Store::open(&config.data_dir)?;
-        let key = crate::secret::load_or_create(&config.data_dir, config.secret.as_deref())?;
+        let (store, key) = if config.in_memory {
+            let key = crate::secret::configured_or_random(config.secret.as_deref());
+            (Store::open_in_memory()?, key)
+        } else {
+            let store = Store::open(&config.data_dir)?;
+            let key = crate::secret::load_or_create(&config.data_dir, config.secret.as_deref())?;
+            (store, key)
+        };
         let idle = Duration::from_secs(config.session_idle_days * 24 * 60 * 60);
         let hub = Hub::start(
             store.writer()?,

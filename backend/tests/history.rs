@@ -376,3 +376,21 @@ async fn messages_and_ids_survive_a_restart() {
     let new = ws.next_msg().await;
     assert!(new.id > sent[2].id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_server_keeps_history_while_running_and_writes_no_files() {
+    let server = TestServer::start_with(|c| c.in_memory = true).await;
+    let mut ada = Member::enter(&server, "Ada").await;
+    let sent = chat_lines(&mut ada, "kept", 3).await;
+    let (messages, _, _ws) = history_on_entry(&server, &ada.cookie, "").await;
+    let chats: Vec<_> = messages
+        .iter()
+        .filter(|m| m.body.kind() == "chat")
+        .cloned()
+        .collect();
+    assert_eq!(chats, sent);
+    let files: Vec<_> = std::fs::read_dir(server.data.path())
+        .expect("data dir")
+        .collect();
+    assert!(files.is_empty(), "nothing written: {files:?}");
+}

@@ -16,12 +16,11 @@ pub use outbox::{Outbox, CLOSE_SLOW_CONSUMER};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rusqlite::Connection;
 use shared::User;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::store::StoreError;
+use crate::store::{SharedConnection, StoreError};
 
 /// One encoded text frame, shared by every socket that sends it.
 pub type Frame = Utf8Bytes;
@@ -86,7 +85,7 @@ pub struct Membership {
 
 impl Hub {
     /// Starts the hub's thread on `db`, a connection to the message database.
-    pub fn start(db: Connection, settings: HubSettings) -> Result<Hub, StoreError> {
+    pub fn start(db: SharedConnection, settings: HubSettings) -> Result<Hub, StoreError> {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let queue_capacity = settings.queue_capacity;
         let room = room::Room::open(db, settings)?;

@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Transaction;
 use shared::{ServerBody, ServerMessage, User};
 use tokio::sync::mpsc;
 
 use super::{Command, ConnId, Frame, HubSettings, Outbox};
 use crate::store::messages::{self, Stored};
-use crate::store::StoreError;
+use crate::store::{lock, SharedConnection, StoreError};
 
 /// Commands taken in one batch (and one commit) at most.
 const MAX_BATCH: usize = 512;
@@ -22,7 +22,8 @@ const HISTORY_RESUME: usize = 1000;
 const ID_RESERVE_STEP: u64 = 10_000;
 
 pub struct Room {
-    db: Connection,
+    /// Shared with request handlers only when the database lives in memory.
+    db: SharedConnection,
     state: State,
 }
 
@@ -62,10 +63,14 @@ enum Effect {
 }
 
 impl Room {
-    pub fn open(db: Connection, settings: HubSettings) -> Result<Room, StoreError> {
-        let next_id = messages::first_free_id(&db)?;
-        let reserved = next_id + ID_RESERVE_STEP;
-        messages::reserve(&db, reserved)?;
+    pub fn open(db: SharedConnection, settings: HubSettings) -> Result<Room, StoreError> {
+        let (next_id, reserved) = {
+            let conn = lock(&db);
+            let next_id = messages::first_free_id(&conn)?;
+            let reserved = next_id + ID_RESERVE_STEP;
+            messages::reserve(&conn, reserved)?;
+            (next_id, reserved)
+        };
         tracing::info!(next_id, "message ids continue");
         Ok(Room {
             db,
@@ -98,8 +103,8 @@ impl Room {
 
     fn process(&mut self, batch: &mut Vec<Command>) {
         let mut effects = Vec::with_capacity(batch.len());
-        let committed = self
-            .db
+        let mut conn = lock(&self.db);
+        let committed = conn
             .transaction()
             .and_then(|tx| {
                 for command in batch.drain(..) {
@@ -110,6 +115,7 @@ impl Room {
             })
             .map_err(|err| tracing::error!(%err, "could not store messages; not broadcasting them"))
             .is_ok();
+        drop(conn);
         batch.clear();
         self.state.play(effects, committed);
     }

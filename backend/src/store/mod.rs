@@ -29,11 +29,20 @@ pub enum StoreError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// A connection behind a mutex, taken only on blocking threads, never across `.await`.
+pub type SharedConnection = Arc<Mutex<Connection>>;
+
+/// Locks a connection; a panic elsewhere while it was held leaves SQLite consistent.
+pub fn lock(conn: &SharedConnection) -> std::sync::MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
 /// Handle to the database for request handlers. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    conn: SharedConnection,
+    /// The database file; `None` for a database in memory.
+    path: Option<PathBuf>,
 }
 
 impl Store {
@@ -50,13 +59,27 @@ impl Store {
         schema::migrate(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
-            path,
+            path: Some(path),
         })
     }
 
-    /// A second connection to the same database, for the room's writer.
-    pub fn writer(&self) -> Result<Connection, StoreError> {
-        Ok(connect(&self.path)?)
+    /// A database that lives in memory only, as long as this store does.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        schema::migrate(&conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: None,
+        })
+    }
+
+    /// The connection for the room's writer: a second one to the same file, so that
+    /// writing never waits for request handlers; in memory, the one there is.
+    pub fn writer(&self) -> Result<SharedConnection, StoreError> {
+        match &self.path {
+            Some(path) => Ok(Arc::new(Mutex::new(connect(path)?))),
+            None => Ok(self.conn.clone()),
+        }
     }
 
     /// Writes a consistent copy of the database to `dest` (which must not exist yet).
@@ -73,11 +96,7 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     {
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|poison| poison.into_inner());
-            f(&mut conn).map_err(StoreError::from)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || f(&mut lock(&conn)).map_err(StoreError::from)).await?
     }
 
     /// Runs `f` on the request-side connection, blocking the caller. For start-up only.

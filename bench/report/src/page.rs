@@ -202,21 +202,8 @@ fn fanout(page: &mut String, set: &ResultSet, charts: &Charts) {
             }
             let _ = writeln!(
                 page,
-                "| {label} | {server} | {} | {} | {} | {} | {} | {} | {} |",
-                num(median(steps.iter().map(|s| s.deliveries_per_s).collect())),
-                ms(median(
-                    steps.iter().map(|s| s.latency_us.p50_us as f64).collect()
-                )),
-                ms(median(
-                    steps.iter().map(|s| s.latency_us.p99_us as f64).collect()
-                )),
-                ms(median(
-                    steps.iter().map(|s| s.latency_us.p999_us as f64).collect()
-                )),
-                ms(median(
-                    steps.iter().map(|s| s.latency_us.max_us as f64).collect()
-                )),
-                num(median(steps.iter().map(|s| s.lost as f64).collect())),
+                "| {label} | {server} | {} | {} |",
+                traffic_cells(&steps),
                 num(median(steps.iter().filter_map(per_cpu_second).collect())),
             );
         }
@@ -347,25 +334,26 @@ fn latency_table(page: &mut String, set: &ResultSet, name: &str) {
         }
         let _ = writeln!(
             page,
-            "| {server} | {} | {} | {} | {} | {} | {} | {} |",
-            num(median(steps.iter().map(|s| s.deliveries_per_s).collect())),
-            ms(median(
-                steps.iter().map(|s| s.latency_us.p50_us as f64).collect()
-            )),
-            ms(median(
-                steps.iter().map(|s| s.latency_us.p99_us as f64).collect()
-            )),
-            ms(median(
-                steps.iter().map(|s| s.latency_us.p999_us as f64).collect()
-            )),
-            ms(median(
-                steps.iter().map(|s| s.latency_us.max_us as f64).collect()
-            )),
-            num(median(steps.iter().map(|s| s.lost as f64).collect())),
+            "| {server} | {} | {} |",
+            traffic_cells(&steps),
             num(median(steps.iter().map(|s| s.duplicates as f64).collect())),
         );
     }
     page.push('\n');
+}
+
+/// Medians over steps: delivered/s, p50, p99, p99.9, max and lost, as table cells.
+fn traffic_cells(steps: &[Step]) -> String {
+    let latency = |f: fn(&Step) -> u64| ms(median(steps.iter().map(|s| f(s) as f64).collect()));
+    [
+        num(median(steps.iter().map(|s| s.deliveries_per_s).collect())),
+        latency(|s| s.latency_us.p50_us),
+        latency(|s| s.latency_us.p99_us),
+        latency(|s| s.latency_us.p999_us),
+        latency(|s| s.latency_us.max_us),
+        num(median(steps.iter().map(|s| s.lost as f64).collect())),
+    ]
+    .join(" | ")
 }
 
 /// The measured (not warm-up) steps of a report.

@@ -65,4 +65,16 @@ impl Harness {
     pub async fn browser(&self) -> Browser {
         Browser::open(&self.driver, &self.server.url("")).await
     }
+
+    /// Two separate browser profiles signed in as `first` and `second`, each already
+    /// seeing both in "Online users".
+    pub async fn two_signed_in(&self, first: &str, second: &str) -> (Browser, Browser) {
+        let a = self.browser().await;
+        let b = self.browser().await;
+        a.sign_in(first).await;
+        b.sign_in(second).await;
+        a.wait_for_online_users(&[first, second]).await;
+        b.wait_for_online_users(&[first, second]).await;
+        (a, b)
+    }
 }

@@ -65,11 +65,7 @@ async fn two_signed_in_users_see_each_other_online() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sent_message_appears_in_the_other_log_under_the_senders_name_and_the_box_clears() {
     let h = Harness::start().await;
-    let alice = h.browser().await;
-    let bob = h.browser().await;
-    alice.sign_in("Alice").await;
-    bob.sign_in("Bob").await;
-    alice.wait_for_online_users(&["Alice", "Bob"]).await;
+    let (alice, bob) = h.two_signed_in("Alice", "Bob").await;
 
     // With the button.
     bob.type_into("Message", "is the kettle on").await;
@@ -116,11 +112,7 @@ async fn shift_enter_starts_a_new_line_instead_of_sending() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_in_a_message_shows_as_literal_text() {
     let h = Harness::start().await;
-    let alice = h.browser().await;
-    let bob = h.browser().await;
-    alice.sign_in("Alice").await;
-    bob.sign_in("Bob").await;
-    alice.wait_for_online_users(&["Alice", "Bob"]).await;
+    let (alice, bob) = h.two_signed_in("Alice", "Bob").await;
 
     alice.type_into("Message", HTML_MESSAGE).await;
     alice.type_into("Message", &enter()).await;
@@ -168,11 +160,7 @@ async fn reload_keeps_the_session_and_signin_sends_a_signed_in_user_to_the_chat(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_out_returns_to_signin_and_the_other_user_sees_the_left_line() {
     let h = Harness::start().await;
-    let alice = h.browser().await;
-    let bob = h.browser().await;
-    alice.sign_in("Alice").await;
-    bob.sign_in("Bob").await;
-    bob.wait_for_online_users(&["Alice", "Bob"]).await;
+    let (alice, bob) = h.two_signed_in("Alice", "Bob").await;
 
     alice.click_button("Sign out").await;
     alice.wait_for_path("/signin").await;

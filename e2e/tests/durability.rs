@@ -91,11 +91,7 @@ async fn a_message_typed_while_the_server_is_down_is_delivered_once_after_it_ret
     // No fixed secret: the restarted server must find the key it generated in its data
     // directory, or the cookies it signed would stop working.
     let mut h = Harness::start().await;
-    let alice = h.browser().await;
-    let bob = h.browser().await;
-    alice.sign_in("Alice").await;
-    bob.sign_in("Bob").await;
-    alice.wait_for_online_users(&["Alice", "Bob"]).await;
+    let (alice, bob) = h.two_signed_in("Alice", "Bob").await;
 
     h.server.stop().await;
     alice.wait_for_status_other_than("Connected").await;

@@ -1,7 +1,7 @@
 //! `backend`: parses flags, starts logging, binds, and hands over to [`backend::run`].
 
 use clap::Parser;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -18,11 +18,24 @@ async fn main() -> Result<(), backend::Error> {
         println!("Wrote a copy of the database to {}", dest.display());
         return Ok(());
     }
-    let listener = TcpListener::bind(config.addr).await?;
+    let listener = listen(config.addr)?;
     let addr = listener.local_addr()?;
     tracing::info!("chat is running at http://{addr}/");
     println!("Chat is running at http://{addr}/");
     backend::run(listener, config, shutdown_signal()).await
+}
+
+/// Binds with a deep accept queue: the default of 128 drops connection attempts during
+/// a burst of connects, and each dropped one waits a second for its retry.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Resolves on SIGINT (Ctrl+C) or SIGTERM.

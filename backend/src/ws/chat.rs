@@ -66,6 +66,10 @@ async fn run(
     shutdown: &Shutdown,
 ) -> Ending {
     let mut heartbeat = Heartbeat::new();
+    // Made once: every socket waits on the same shutdown signal, and registering anew
+    // on each turn of the loop would take that signal's lock for every frame sent.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         if let Some(code) = outbox.close_code() {
             return Ending::Close(code, close_reason(code));
@@ -81,7 +85,7 @@ async fn run(
             loop {
                 tokio::select! {
                     biased;
-                    _ = shutdown.cancelled() => return Ending::Close(1001, "server shutting down"),
+                    _ = &mut stopping => return Ending::Close(1001, "server shutting down"),
                     result = &mut written => match result {
                         Ok(()) => break,
                         Err(_) => return Ending::Gone,
@@ -102,7 +106,7 @@ async fn run(
         // Not biased: a client that never stops sending cannot starve its own queue,
         // and a busy queue cannot starve the reading.
         tokio::select! {
-            _ = shutdown.cancelled() => return Ending::Close(1001, "server shutting down"),
+            _ = &mut stopping => return Ending::Close(1001, "server shutting down"),
             _ = outbox.changed() => {}
             next = socket.next() => {
                 heartbeat.seen();

@@ -5,10 +5,11 @@
 
 use futures_util::{SinkExt, StreamExt};
 use shared::{ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::close::{close, close_too_big};
+use super::close::{close, close_after, close_too_big};
 use super::heartbeat::{Beat, Heartbeat};
 use super::Socket;
 use crate::hub::{ConnId, Frame, Outbox, CLOSE_SLOW_CONSUMER};
@@ -49,11 +50,22 @@ pub async fn serve(
         .hub
         .join(session.user.clone(), session.id, since)
         .await;
-    let ending = run(&mut socket, &state, member.id, &member.outbox, &shutdown).await;
+    // Bytes of a half-written batch when a close interrupts it: they go out before the
+    // close frame, or the peer would read the close code as part of a frame.
+    let mut unsent = Vec::new();
+    let ending = run(
+        &mut socket,
+        &state,
+        member.id,
+        &member.outbox,
+        &shutdown,
+        &mut unsent,
+    )
+    .await;
     state.hub.leave(member.id).await;
     match ending {
         Ending::Gone => {}
-        Ending::Close(code, reason) => close(&mut socket, code, reason).await,
+        Ending::Close(code, reason) => close_after(&mut socket, &unsent, code, reason).await,
         Ending::TooBig => close_too_big(&mut socket).await,
     }
 }
@@ -64,6 +76,7 @@ async fn run(
     id: ConnId,
     outbox: &Outbox,
     shutdown: &Shutdown,
+    unsent: &mut Vec<u8>,
 ) -> Ending {
     let mut heartbeat = Heartbeat::new();
     // Made once: every socket waits on the same shutdown signal, and registering anew
@@ -78,23 +91,31 @@ async fn run(
         let mut batch = Vec::new();
         outbox.take(&mut batch, MAX_BATCH);
         if !batch.is_empty() {
-            // A peer that stops reading must not hold up a close request or a shutdown.
-            let written = write_all(socket, &mut batch);
-            tokio::pin!(written);
             let mut pushed_meanwhile = false;
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut stopping => return Ending::Close(1001, "server shutting down"),
-                    result = &mut written => match result {
-                        Ok(()) => break,
-                        Err(_) => return Ending::Gone,
-                    },
-                    _ = outbox.changed() => {
-                        if let Some(code) = outbox.close_code() {
-                            return Ending::Close(code, close_reason(code));
-                        }
-                        pushed_meanwhile = true;
+            let mut watch = Watch {
+                stopping: stopping.as_mut(),
+                outbox,
+                pushed_meanwhile: &mut pushed_meanwhile,
+            };
+            // The protocol library's own pending output (a pong, say) goes first, so
+            // frames never interleave.
+            match watch.or_closing(socket.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Ending::Gone,
+                Err(ending) => return ending,
+            }
+            let bytes = encode(&mut batch);
+            let mut pos = 0;
+            while pos < bytes.len() {
+                match watch
+                    .or_closing(socket.get_mut().write(&bytes[pos..]))
+                    .await
+                {
+                    Ok(Ok(n)) if n > 0 => pos += n,
+                    Ok(_) => return Ending::Gone,
+                    Err(ending) => {
+                        unsent.extend_from_slice(&bytes[pos..]);
+                        return ending;
                     }
                 }
             }
@@ -168,13 +189,52 @@ pub fn check(frame: &str) -> Result<Option<(String, Option<String>)>, String> {
     Ok(Some((text.to_owned(), cid)))
 }
 
-/// Writes every frame of `batch` (emptying it), then flushes once: a backlog goes out
-/// in few system calls.
-async fn write_all(socket: &mut Socket, batch: &mut Vec<Frame>) -> Result<(), WsError> {
+/// Encodes every frame of `batch` (emptying it) for one write.
+///
+/// Encoded here, not by the protocol library, whose write buffer keeps the capacity of the
+/// largest write for the socket's life (see [`super::frame`]).
+fn encode(batch: &mut Vec<Frame>) -> Vec<u8> {
+    let size = batch
+        .iter()
+        .map(|f| super::frame::encoded_len(f.len()))
+        .sum();
+    let mut bytes = Vec::with_capacity(size);
     for frame in batch.drain(..) {
-        socket.feed(Message::Text(frame)).await?;
+        super::frame::encode_text(&mut bytes, frame.as_bytes());
     }
-    socket.flush().await
+    bytes
+}
+
+/// What a socket's writes watch for: a peer that stops reading must not hold up a close
+/// request or a shutdown.
+struct Watch<'a, S> {
+    stopping: std::pin::Pin<&'a mut S>,
+    outbox: &'a Outbox,
+    pushed_meanwhile: &'a mut bool,
+}
+
+impl<S: std::future::Future> Watch<'_, S> {
+    /// Runs `step` to its end, unless the server stops or the socket is asked to close
+    /// first; then `step` is dropped (it must be cancel-safe) and the ending returned.
+    async fn or_closing<T>(
+        &mut self,
+        step: impl std::future::Future<Output = T>,
+    ) -> Result<T, Ending> {
+        tokio::pin!(step);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stopping.as_mut() => return Err(Ending::Close(1001, "server shutting down")),
+                done = &mut step => return Ok(done),
+                _ = self.outbox.changed() => {
+                    if let Some(code) = self.outbox.close_code() {
+                        return Err(Ending::Close(code, close_reason(code)));
+                    }
+                    *self.pushed_meanwhile = true;
+                }
+            }
+        }
+    }
 }
 
 fn close_reason(code: u16) -> &'static str {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -21,15 +21,29 @@ const CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// Boxed, like [`close_too_big`]: a socket's task holds the state of every future it may
 /// await, and these timers would otherwise cost every open socket memory until its end.
 pub async fn close(socket: &mut Socket, code: u16, reason: &str) {
-    Box::pin(send_close(socket, code, reason)).await
+    Box::pin(send_close(socket, &[], code, reason)).await
 }
 
-async fn send_close(socket: &mut Socket, code: u16, reason: &str) {
+/// Like [`close`], after first writing `unsent`: the rest of a frame (or frames) that a
+/// close request interrupted, so the close frame does not land in the middle of one.
+pub async fn close_after(socket: &mut Socket, unsent: &[u8], code: u16, reason: &str) {
+    Box::pin(send_close(socket, unsent, code, reason)).await
+}
+
+async fn send_close(socket: &mut Socket, unsent: &[u8], code: u16, reason: &str) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.into(),
     };
     let deadline = Instant::now() + CLOSE_WAIT;
+    if !unsent.is_empty() {
+        let io = socket.get_mut();
+        match tokio::time::timeout_at(deadline, io.write_all(unsent)).await {
+            Ok(Ok(())) => {}
+            // The peer is gone or still not reading: there is no clean way to close.
+            _ => return,
+        }
+    }
     if tokio::time::timeout_at(deadline, socket.send(Message::Close(Some(frame))))
         .await
         .is_err()

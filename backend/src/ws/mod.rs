@@ -6,6 +6,7 @@
 pub mod chat;
 mod close;
 mod echo;
+mod frame;
 mod heartbeat;
 
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode};

@@ -8,8 +8,8 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<(), backend::Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            // warp logs every request at info; that is debug detail here.
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,warp=warn")),
+            // warp logs every request, and every 4xx as a warning: that is debug detail here.
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,warp=error")),
         )
         .init();
     let config = backend::Config::parse();

@@ -202,6 +202,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn history_frame_is_byte_for_byte_what_the_protocol_types_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(&dir, 100.0);
+        let mut a = hub.join(User::new(1, "A \"quoted\""), 1, None).await;
+        for _ in 0..3 {
+            next(&mut a).await;
+        }
+        hub.chat(a.id, "line <b>".into(), Some("c".into())).await;
+        next(&mut a).await;
+        let mut b = hub.join(User::new(2, "B"), 2, None).await;
+        next(&mut b).await;
+        next(&mut b).await;
+        let mut frames = Vec::new();
+        while frames.is_empty() {
+            b.outbox.changed().await;
+            b.outbox.take(&mut frames, 1);
+        }
+        let raw = frames[0].as_str();
+        let typed: shared::ServerMessage = serde_json::from_str(raw).unwrap();
+        assert!(
+            matches!(typed.body, shared::ServerBody::History { ref messages, .. } if messages.len() == 2)
+        );
+        assert_eq!(serde_json::to_string(&typed).unwrap(), raw);
+    }
+
+    #[tokio::test]
     async fn repeated_cid_is_answered_with_the_original_to_the_sender_only() {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(&dir, 100.0);

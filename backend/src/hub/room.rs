@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Transaction;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use shared::{ServerBody, ServerMessage, User};
 use tokio::sync::mpsc;
 
@@ -250,22 +252,26 @@ impl State {
         effects.push(Effect::Send(conn, Frame::from(json)));
     }
 
-    /// The `history` envelope, written around the stored JSON so it is not re-encoded.
+    /// The `history` envelope. Stored messages go in as the exact JSON they were
+    /// broadcast with, never decoded and encoded again.
     fn history_frame(&mut self, user: User, stored: &[Stored], truncated: bool) -> Frame {
-        let (_, json) = self.envelope(
-            user,
-            ServerBody::History {
-                messages: Vec::new(),
-                truncated,
-            },
-        );
-        let data: Vec<&str> = stored.iter().map(|s| s.json.as_str()).collect();
-        let filled = json.replacen(
-            r#""data":[]"#,
-            &format!(r#""data":[{}]"#, data.join(",")),
-            1,
-        );
-        Frame::from(filled)
+        let id = self.next_id;
+        self.next_id += 1;
+        let data: Vec<&RawValue> = stored
+            .iter()
+            // Stored rows were written by this server from valid JSON; one that is not is
+            // left out rather than sent broken.
+            .filter_map(|s| serde_json::from_str(&s.json).ok())
+            .collect();
+        let envelope = HistoryEnvelope {
+            id,
+            kind: "history",
+            user: &user,
+            data,
+            ts: unix_millis(),
+            truncated,
+        };
+        Frame::from(serde_json::to_string(&envelope).unwrap_or_default())
     }
 
     /// Reserves the next block of ids on disk before this run could use them.
@@ -322,6 +328,19 @@ impl State {
             }
         }
     }
+}
+
+/// The `history` message with its stored messages as raw JSON; fields in the documented
+/// order, as `shared::ServerMessage` writes them.
+#[derive(Serialize)]
+struct HistoryEnvelope<'a> {
+    id: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    user: &'a User,
+    data: Vec<&'a RawValue>,
+    ts: u64,
+    truncated: bool,
 }
 
 /// A token bucket: `burst` messages at once, refilled at `per_sec`.

@@ -21,16 +21,26 @@ pub struct Config {
     /// `trunk serve`. Repeat the flag, or separate them with commas in the variable.
     #[arg(
         long = "allow-origin",
-        env = "CHAT_ALLOW_ORIGINS",
+        env = "CHAT_ALLOW_ORIGIN",
         value_delimiter = ',',
         num_args = 1
     )]
     pub allow_origins: Vec<String>,
 
-    /// Key that signs session cookies. Without one, a random key is generated once and
-    /// kept in the data directory.
-    #[arg(long, env = "CHAT_SECRET", hide_env_values = true)]
+    /// Key that signs session cookies, at least 32 bytes. Without one, a random key is
+    /// generated once and kept in the data directory.
+    #[arg(
+        long,
+        env = "CHAT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "secret_file"
+    )]
     pub secret: Option<String>,
+
+    /// File holding the key that signs session cookies (at least 32 bytes), so the key
+    /// stays out of the process list and the environment.
+    #[arg(long, env = "CHAT_SECRET_FILE", value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
 
     /// Directory for the database (`chat.db`) and the generated signing key.
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
@@ -57,18 +67,112 @@ pub struct Config {
     #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 1.0)]
     pub rate_per_sec: f64,
 
-    /// Failed password sign-ins allowed per name per minute.
+    /// Failed password sign-ins allowed per name from one client address per minute.
     #[arg(long, env = "CHAT_LOGIN_FAILS_PER_NAME", default_value_t = 5)]
     pub login_fails_per_name: usize,
 
-    /// Failed password sign-ins allowed per client address per minute.
+    /// Failed password sign-ins allowed per client address per minute, all names together.
     #[arg(long, env = "CHAT_LOGIN_FAILS_PER_ADDR", default_value_t = 20)]
     pub login_fails_per_addr: usize,
+
+    /// Failed password sign-ins allowed per name per minute from all addresses together.
+    /// Much higher than the per-address figure, so guesses from elsewhere never lock the
+    /// owner out; it only slows a guessing botnet down.
+    #[arg(long, env = "CHAT_LOGIN_FAILS_PER_NAME_TOTAL", default_value_t = 100)]
+    pub login_fails_per_name_total: usize,
+
+    /// Password hashes (argon2id, 19 MiB each) computed at once. Default: the number of CPUs.
+    #[arg(long, env = "CHAT_HASH_CONCURRENCY", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub hash_concurrency: Option<u32>,
+
+    /// Requests that may wait for a password hash; past that they get `503`.
+    #[arg(long, env = "CHAT_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
+
+    /// Accounts that may be registered per client address per hour.
+    #[arg(long, env = "CHAT_SIGNUPS_PER_ADDR_HOUR", default_value_t = 20)]
+    pub signups_per_addr_hour: usize,
+
+    /// Guest sign-ins allowed per client address per hour.
+    #[arg(long, env = "CHAT_GUESTS_PER_ADDR_HOUR", default_value_t = 60)]
+    pub guests_per_addr_hour: usize,
+
+    /// Open connections in total. Default: what the file-descriptor limit allows, less a
+    /// reserve for the database and logs.
+    #[arg(long, env = "CHAT_MAX_CONNS")]
+    pub max_conns: Option<usize>,
+
+    /// Open connections per client address (IPv6 counted per /64).
+    #[arg(long, env = "CHAT_MAX_CONNS_PER_ADDR", default_value_t = 256)]
+    pub max_conns_per_addr: usize,
+
+    /// Seconds a client gets to send a request's headers.
+    #[arg(long, env = "CHAT_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds an HTTP keep-alive connection may sit idle between requests.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_secs: u64,
+
+    /// Chat sockets one session may hold open at once.
+    #[arg(long, env = "CHAT_MAX_SOCKETS_PER_SESSION", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_sockets_per_session: u64,
+
+    /// Bytes a socket may have queued for sending before it is closed with 1008.
+    #[arg(long, env = "CHAT_SOCKET_QUEUE_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..=1024 * 1024 * 1024))]
+    pub socket_queue_bytes: u64,
+
+    /// Seconds a socket may go without taking a byte while data waits for it; then it is
+    /// closed with 1008.
+    #[arg(long, env = "CHAT_WRITE_DEADLINE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_deadline_secs: u64,
+
+    /// Seconds a user stays online after their last socket closes: coming back within
+    /// them produces no `left`/`join` pair.
+    #[arg(long, env = "CHAT_PRESENCE_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub presence_grace_secs: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client,
+    /// as addresses or CIDR blocks (`127.0.0.1,10.0.0.0/8`). Nobody else is believed.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CHAT_TRUSTED_PROXY",
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<crate::net::Cidr>,
+
+    /// Serve HTTPS and WSS with this certificate chain (PEM); needs `--tls-key`.
+    #[arg(long, env = "CHAT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) for `--tls-cert`.
+    #[arg(long, env = "CHAT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The origin browsers use, e.g. `https://chat.example.org`: the expected `Origin`,
+    /// the only accepted `Host`, and with https the `Secure` cookie and HSTS.
+    #[arg(long, env = "CHAT_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<crate::net::PublicUrl>,
 
     /// Instead of serving: write a consistent copy of the database to this file and exit.
     /// Safe while a server is running on the same data directory.
     #[arg(long, value_name = "FILE")]
     pub backup_to: Option<PathBuf>,
+}
+
+impl Config {
+    /// Password hashes computed at once: the flag, else the number of CPUs.
+    pub fn hash_concurrency(&self) -> usize {
+        self.hash_concurrency
+            .map(|n| n as usize)
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+    }
 }
 
 impl Default for Config {
@@ -78,6 +182,7 @@ impl Default for Config {
             dist: PathBuf::from("dist"),
             allow_origins: Vec::new(),
             secret: None,
+            secret_file: None,
             data_dir: PathBuf::from("data"),
             in_memory: false,
             no_guests: false,
@@ -86,6 +191,23 @@ impl Default for Config {
             rate_per_sec: 1.0,
             login_fails_per_name: 5,
             login_fails_per_addr: 20,
+            login_fails_per_name_total: 100,
+            hash_concurrency: None,
+            hash_queue: 64,
+            signups_per_addr_hour: 20,
+            guests_per_addr_hour: 60,
+            max_conns: None,
+            max_conns_per_addr: 256,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_sockets_per_session: 16,
+            socket_queue_bytes: 1024 * 1024,
+            write_deadline_secs: 30,
+            presence_grace_secs: 10,
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            public_url: None,
             backup_to: None,
         }
     }
@@ -98,17 +220,8 @@ mod tests {
     #[test]
     fn defaults_match_running_without_flags() {
         let parsed = Config::try_parse_from(["backend"]).unwrap();
-        let default = Config::default();
-        assert_eq!(parsed.addr, default.addr);
-        assert_eq!(parsed.dist, default.dist);
-        assert!(parsed.allow_origins.is_empty());
-        assert_eq!(parsed.data_dir, default.data_dir);
-        assert_eq!(parsed.no_guests, default.no_guests);
-        assert_eq!(parsed.session_idle_days, default.session_idle_days);
-        assert_eq!(parsed.rate_burst, default.rate_burst);
-        assert_eq!(parsed.rate_per_sec, default.rate_per_sec);
-        assert_eq!(parsed.login_fails_per_name, default.login_fails_per_name);
-        assert_eq!(parsed.login_fails_per_addr, default.login_fails_per_addr);
+        // Every field, compared through its debug form: a new flag cannot drift.
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
     }
 
     #[test]

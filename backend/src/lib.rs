@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod net;
 pub mod secret;
 pub mod server;
 pub mod session;

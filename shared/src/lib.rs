@@ -11,7 +11,7 @@
 //! let json = serde_json::to_string(&msg).unwrap();
 //! assert_eq!(
 //!     json,
-//!     r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7},"data":"hello","ts":1764070000000}"#
+//!     r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"hello","ts":1764070000000}"#
 //! );
 //! assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), msg);
 //! ```
@@ -27,20 +27,33 @@ pub use server::{ServerBody, ServerMessage};
 use serde::{Deserialize, Serialize};
 
 /// A person in the room. `image` picks one of ten avatars and is always `id % 10`.
+/// `guest` is true for a name signed in without a password: clients mark it, so a guest
+/// can never pass for the account holder. Envelopes stored before it existed lack it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct User {
     pub id: u64,
     pub name: String,
     pub image: u8,
+    #[serde(default)]
+    pub guest: bool,
 }
 
 impl User {
-    /// Builds a user, deriving the avatar from the id as the protocol requires.
+    /// Builds an account's user, deriving the avatar from the id as the protocol requires.
     pub fn new(id: u64, name: impl Into<String>) -> Self {
         Self {
             id,
             name: name.into(),
             image: (id % 10) as u8,
+            guest: false,
+        }
+    }
+
+    /// Builds a guest's user.
+    pub fn guest(id: u64, name: impl Into<String>) -> Self {
+        Self {
+            guest: true,
+            ..Self::new(id, name)
         }
     }
 }

@@ -24,7 +24,7 @@ fn assert_golden(msg: ServerMessage, golden: &str) {
 fn join_message_has_the_documented_shape() {
     assert_golden(
         message(ServerBody::Join("Alice joined.".into())),
-        r#"{"id":42,"type":"join","user":{"id":7,"name":"Alice","image":7},"data":"Alice joined.","ts":1764070000000}"#,
+        r#"{"id":42,"type":"join","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"Alice joined.","ts":1764070000000}"#,
     );
 }
 
@@ -32,7 +32,7 @@ fn join_message_has_the_documented_shape() {
 fn left_message_has_the_documented_shape() {
     assert_golden(
         message(ServerBody::Left("Alice left.".into())),
-        r#"{"id":42,"type":"left","user":{"id":7,"name":"Alice","image":7},"data":"Alice left.","ts":1764070000000}"#,
+        r#"{"id":42,"type":"left","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"Alice left.","ts":1764070000000}"#,
     );
 }
 
@@ -43,7 +43,7 @@ fn chat_message_has_the_documented_shape() {
             text: "hello <b>there</b> \"quoted\"".into(),
             cid: None,
         }),
-        r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7},"data":"hello <b>there</b> \"quoted\"","ts":1764070000000}"#,
+        r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"hello <b>there</b> \"quoted\"","ts":1764070000000}"#,
     );
 }
 
@@ -54,7 +54,7 @@ fn list_message_carries_users_in_data() {
             User::new(7, "Alice"),
             User::new(12, "Bob"),
         ])),
-        r#"{"id":42,"type":"list","user":{"id":7,"name":"Alice","image":7},"data":[{"id":7,"name":"Alice","image":7},{"id":12,"name":"Bob","image":2}],"ts":1764070000000}"#,
+        r#"{"id":42,"type":"list","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":[{"id":7,"name":"Alice","image":7,"guest":false},{"id":12,"name":"Bob","image":2,"guest":false}],"ts":1764070000000}"#,
     );
 }
 
@@ -62,13 +62,13 @@ fn list_message_carries_users_in_data() {
 fn error_message_has_the_documented_shape() {
     assert_golden(
         message(ServerBody::Error("message is too long".into())),
-        r#"{"id":42,"type":"error","user":{"id":7,"name":"Alice","image":7},"data":"message is too long","ts":1764070000000}"#,
+        r#"{"id":42,"type":"error","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"message is too long","ts":1764070000000}"#,
     );
 }
 
 #[test]
 fn unknown_server_message_type_is_an_error() {
-    let text = r#"{"id":1,"type":"shout","user":{"id":7,"name":"A","image":7},"data":"x","ts":1}"#;
+    let text = r#"{"id":1,"type":"shout","user":{"id":7,"name":"A","image":7,"guest":false},"data":"x","ts":1}"#;
     assert!(serde_json::from_str::<ServerMessage>(text).is_err());
 }
 
@@ -100,7 +100,7 @@ fn client_message_with_unknown_type_is_rejected() {
 fn user_object_has_the_documented_shape() {
     assert_eq!(
         serde_json::to_string(&User::new(13, "Zoë")).unwrap(),
-        r#"{"id":13,"name":"Zoë","image":3}"#
+        r#"{"id":13,"name":"Zoë","image":3,"guest":false}"#
     );
 }
 
@@ -130,7 +130,7 @@ fn chat_message_with_cid_carries_it_after_ts() {
             text: "hi".into(),
             cid: Some("c-1".into()),
         }),
-        r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7},"data":"hi","ts":1764070000000,"cid":"c-1"}"#,
+        r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"hi","ts":1764070000000,"cid":"c-1"}"#,
     );
 }
 
@@ -150,7 +150,7 @@ fn history_message_holds_full_envelopes_and_truncated() {
             messages: vec![old],
             truncated: true,
         }),
-        r#"{"id":42,"type":"history","user":{"id":7,"name":"Alice","image":7},"data":[{"id":3,"type":"chat","user":{"id":12,"name":"Bob","image":2},"data":"earlier","ts":1764069000000}],"ts":1764070000000,"truncated":true}"#,
+        r#"{"id":42,"type":"history","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":[{"id":3,"type":"chat","user":{"id":12,"name":"Bob","image":2,"guest":false},"data":"earlier","ts":1764069000000}],"ts":1764070000000,"truncated":true}"#,
     );
 }
 

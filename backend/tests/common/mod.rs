@@ -8,6 +8,7 @@
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod ws;
 
 use std::future::Future;
@@ -38,7 +39,9 @@ pub const BINARY_ASSET_BODY: &[u8] = &[
 ];
 
 /// The signing key the test servers use unless a test picks another.
-pub const SECRET: &str = "integration-test-secret";
+pub const SECRET: &str = SECRET_32;
+/// A signing key of the 32 bytes the server requires at least.
+pub const SECRET_32: &str = "integration-test-secret-32-bytes";
 /// An extra origin the test servers allow for WebSockets.
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test:8080";
 
@@ -228,7 +231,7 @@ impl Drop for TestServer {
 }
 
 /// A fresh `dist/` with the app shell and two assets.
-fn dist_dir() -> TempDir {
+pub fn dist_dir() -> TempDir {
     let dir = tempfile::tempdir().expect("create a temporary dist/");
     std::fs::write(dir.path().join("index.html"), INDEX_HTML).expect("write index.html");
     std::fs::create_dir_all(dir.path().join("assets")).expect("create dist/assets");
@@ -328,7 +331,8 @@ pub fn error_message(body: &str) -> String {
     message.to_owned()
 }
 
-/// Asserts `value` is a user object: `id` u64, `name` string, `image` = `id % 10`.
+/// Asserts `value` is a user object: `id` u64, `name` string, `image` = `id % 10`,
+/// `guest` boolean.
 pub fn assert_user_object(value: &Value) -> User {
     let id = value["id"]
         .as_u64()
@@ -340,10 +344,14 @@ pub fn assert_user_object(value: &Value) -> User {
         .as_u64()
         .unwrap_or_else(|| panic!("user `image` is a number: {value}"));
     assert_eq!(image, id % 10, "image is id % 10: {value}");
+    let guest = value["guest"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("user `guest` is a boolean: {value}"));
     User {
         id,
         name: name.to_owned(),
         image: image as u8,
+        guest,
     }
 }
 

@@ -7,13 +7,22 @@ use warp::http::StatusCode;
 use warp::reject::{Reject, Rejection};
 use warp::Reply;
 
-/// Why the server could not start or keep running.
-#[derive(Debug, thiserror::Error)]
+/// Why the server could not start or keep running. Its `Debug` form is the message, so
+/// `main` returning it prints one clear line.
+#[derive(thiserror::Error)]
 pub enum Error {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Secret(#[from] crate::secret::SecretError),
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Everything an HTTP request can fail with; each maps to one status and a JSON body.

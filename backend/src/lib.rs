@@ -34,11 +34,6 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    if config.secret.is_none() {
-        tracing::warn!(
-            "no --secret given: using a random key, sessions will not survive a restart"
-        );
-    }
     if !config.dist.join("index.html").is_file() {
         tracing::warn!(dist = %config.dist.display(), "the client is not built; `/` explains how to build it");
     }

@@ -1,40 +1,72 @@
-//! The key that signs session cookies: from `--secret`, or a random one kept in a `0600`
-//! file in the data directory so sessions survive restarts.
+//! The key that signs session cookies: from `--secret` or `--secret-file`, or a random one
+//! kept in a `0600` file in the data directory so sessions survive restarts.
 
 use std::io::Write;
 use std::path::Path;
 
 use rand::RngCore;
 
+use crate::Config;
+
 /// File holding the generated key.
 pub const SECRET_FILE: &str = "secret";
+/// Shortest key accepted: an HMAC-SHA256 key shorter than its output weakens it.
+pub const MIN_SECRET_BYTES: usize = 32;
 
-/// The configured secret, or a random key that lasts as long as the process.
-pub fn configured_or_random(configured: Option<&str>) -> Vec<u8> {
-    match configured {
-        Some(secret) => secret.as_bytes().to_vec(),
-        None => {
-            let mut key = vec![0u8; 32];
-            rand::rng().fill_bytes(&mut key);
-            key
-        }
-    }
+/// Why no signing key could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the session secret must be at least {MIN_SECRET_BYTES} bytes; {0} has {1}")]
+    TooShort(&'static str, usize),
+    #[error("cannot read --secret-file {0}: {1}")]
+    Unreadable(String, std::io::Error),
+    #[error("i/o error on the secret file in the data directory: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-/// The signing key: the configured secret, else the stored one, else a new stored one.
-pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> std::io::Result<Vec<u8>> {
-    if let Some(secret) = configured {
-        return Ok(secret.as_bytes().to_vec());
+/// The signing key for `config`: `--secret`, else `--secret-file`, else the stored one
+/// (made on first start), else for a database in memory a random key for this run.
+pub fn resolve(config: &Config) -> Result<Vec<u8>, SecretError> {
+    if let Some(secret) = &config.secret {
+        return checked(secret.as_bytes().to_vec(), "--secret");
     }
+    if let Some(path) = &config.secret_file {
+        let key = std::fs::read(path)
+            .map_err(|err| SecretError::Unreadable(path.display().to_string(), err))?;
+        // A trailing newline from `echo ... > file` is not part of the key.
+        let key = key.trim_ascii_end().to_vec();
+        return checked(key, "--secret-file");
+    }
+    if config.in_memory {
+        tracing::warn!("--in-memory without --secret: sessions end when the server stops");
+        return Ok(random_key());
+    }
+    load_or_create(&config.data_dir)
+}
+
+fn checked(key: Vec<u8>, source: &'static str) -> Result<Vec<u8>, SecretError> {
+    if key.len() < MIN_SECRET_BYTES {
+        return Err(SecretError::TooShort(source, key.len()));
+    }
+    Ok(key)
+}
+
+fn random_key() -> Vec<u8> {
+    let mut key = vec![0u8; MIN_SECRET_BYTES];
+    rand::rng().fill_bytes(&mut key);
+    key
+}
+
+/// The stored key in `data_dir`, or a new one stored there (mode `0600`).
+pub fn load_or_create(data_dir: &Path) -> Result<Vec<u8>, SecretError> {
     let path = data_dir.join(SECRET_FILE);
     match std::fs::read(&path) {
-        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(key) if key.len() >= MIN_SECRET_BYTES => return Ok(key),
         Ok(_) => tracing::warn!(path = %path.display(), "secret file is too short; replacing it"),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     }
-    let mut key = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut key);
+    let key = random_key();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -54,8 +86,8 @@ mod tests {
     #[test]
     fn generated_secret_is_kept_and_private() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create(dir.path(), None).unwrap();
-        let second = load_or_create(dir.path(), None).unwrap();
+        let first = load_or_create(dir.path()).unwrap();
+        let second = load_or_create(dir.path()).unwrap();
         assert_eq!(first, second);
         #[cfg(unix)]
         {
@@ -66,6 +98,38 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert_eq!(load_or_create(dir.path(), Some("given")).unwrap(), b"given");
+    }
+
+    #[test]
+    fn configured_secret_wins_and_must_be_long_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            secret: Some("x".repeat(32)),
+            ..Config::default()
+        };
+        assert_eq!(resolve(&config).unwrap(), "x".repeat(32).as_bytes());
+        config.secret = Some("short".into());
+        assert!(matches!(
+            resolve(&config),
+            Err(SecretError::TooShort("--secret", 5))
+        ));
+    }
+
+    #[test]
+    fn secret_file_is_read_without_its_trailing_newline_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, format!("{}\n", "k".repeat(40))).unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            secret_file: Some(file.clone()),
+            ..Config::default()
+        };
+        assert_eq!(resolve(&config).unwrap(), "k".repeat(40).as_bytes());
+        std::fs::write(&file, "too short\n").unwrap();
+        assert!(matches!(resolve(&config), Err(SecretError::TooShort(..))));
+        config.secret_file = Some(dir.path().join("missing"));
+        assert!(matches!(resolve(&config), Err(SecretError::Unreadable(..))));
     }
 }

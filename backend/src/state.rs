@@ -26,14 +26,12 @@ pub struct AppState {
 impl AppState {
     /// Opens the data directory (creating and migrating the database) and starts the hub.
     pub fn open(config: Config) -> Result<Self, Error> {
-        let (store, key) = if config.in_memory {
-            let key = crate::secret::configured_or_random(config.secret.as_deref());
-            (Store::open_in_memory()?, key)
+        let store = if config.in_memory {
+            Store::open_in_memory()?
         } else {
-            let store = Store::open(&config.data_dir)?;
-            let key = crate::secret::load_or_create(&config.data_dir, config.secret.as_deref())?;
-            (store, key)
+            Store::open(&config.data_dir)?
         };
+        let key = crate::secret::resolve(&config)?;
         let idle = Duration::from_secs(config.session_idle_days * 24 * 60 * 60);
         let hub = Hub::start(
             store.writer()?,

@@ -27,6 +27,11 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("storage task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(
+        "the database {path} is damaged ({detail}); stop here and restore it from a backup \
+         (see \"Data and backups\" in the README), or move it away to start empty"
+    )]
+    Corrupt { path: String, detail: String },
 }
 
 /// A connection behind a mutex, taken only on blocking threads, never across `.await`.
@@ -47,15 +52,28 @@ pub struct Store {
 
 impl Store {
     /// Creates the data directory and database if needed and applies migrations.
+    /// The directory is private to the server's user (`0700`), and so is the database
+    /// (`0600`; SQLite gives its `-wal` and `-shm` files the database file's mode).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir)?;
-        Self::open_file(&data_dir.join(DB_FILE))
+        private::create_dir(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        private::create_file(&path)?;
+        for suffix in ["-wal", "-shm"] {
+            private::restrict(&data_dir.join(format!("{DB_FILE}{suffix}")))?;
+        }
+        Self::open_file(&path)
     }
 
-    /// Opens (and migrates) the database in one file, such as a backup copy.
+    /// Opens (and migrates) the database in one file, such as a backup copy. A damaged
+    /// file is refused with [`StoreError::Corrupt`] before anything is written to it.
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
-        let conn = connect(&path)?;
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: path.display().to_string(),
+            detail,
+        };
+        let conn = connect(&path).map_err(|err| corrupt(err.to_string()))?;
+        quick_check(&conn).map_err(corrupt)?;
         schema::migrate(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
@@ -112,6 +130,64 @@ impl Store {
     }
 }
 
+/// `PRAGMA quick_check`: `Err` with what it found unless the database is sound.
+fn quick_check(conn: &Connection) -> Result<(), String> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|err| err.to_string())?;
+    let found: Vec<String> = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|err| err.to_string())?;
+    match found.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        problems => Err(problems.join("; ")),
+    }
+}
+
+/// Files and directories only the server's user may read.
+mod private {
+    use std::path::Path;
+
+    pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+        set_mode(dir, 0o700)
+    }
+
+    /// Creates `path` empty with mode `0600` if it is missing, else restricts it.
+    pub fn create_file(path: &Path) -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path)?;
+        set_mode(path, 0o600)
+    }
+
+    /// Sets mode `0600` on `path` if it exists (files an older version left readable).
+    pub fn restrict(path: &Path) -> std::io::Result<()> {
+        match set_mode(path, 0o600) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    #[cfg(unix)]
+    fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+
+    #[cfg(not(unix))]
+    fn set_mode(_: &Path, _: u32) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -142,5 +218,36 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].id, 7);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_directory_and_database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let store = Store::open(&dir).unwrap();
+        store
+            .call_now(|db| messages::insert(db, 1, 1, None, "{}"))
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for name in [DB_FILE, "chat.db-wal", "chat.db-shm"] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn damaged_database_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DB_FILE), vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(dir.path())
+            .err()
+            .expect("a damaged file is refused");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(
+            err.to_string().contains("restore it from a backup"),
+            "{err}"
+        );
     }
 }

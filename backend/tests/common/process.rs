@@ -31,8 +31,12 @@ impl ServerProcess {
     /// Starts the binary on `data`; `Err` with its output when it exits instead of listening.
     pub fn start_in(data: Arc<TempDir>, args: &[&str]) -> Result<Self, String> {
         let dist = super::dist_dir();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_backend"))
-            .args(["--addr", "127.0.0.1:0", "--secret", super::SECRET_32])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_backend"));
+        command.args(["--addr", "127.0.0.1:0"]);
+        if !args.iter().any(|a| a.starts_with("--secret")) {
+            command.args(["--secret", super::SECRET_32]);
+        }
+        let mut child = command
             .arg("--data-dir")
             .arg(data.path())
             .arg("--dist")

@@ -16,7 +16,8 @@ async fn idle_spread_over_two_processes_adds_up_their_sockets() {
         data_dir: data.path().to_path_buf(),
         dist: data.path().join("no-dist"),
         ..Default::default()
-    };
+    }
+    .without_visitor_limits();
     let (_stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(backend::run(listener, config, async move {
         let _ = stopped.await;

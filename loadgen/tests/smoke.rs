@@ -17,10 +17,9 @@ async fn start_server() -> (String, oneshot::Sender<()>, tempfile::TempDir) {
     let config = backend::Config {
         data_dir: data.path().to_path_buf(),
         dist: data.path().join("no-dist"),
-        rate_burst: 1e6,
-        rate_per_sec: 1e6,
         ..Default::default()
-    };
+    }
+    .without_visitor_limits();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let shutdown = async move {

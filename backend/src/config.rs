@@ -173,6 +173,20 @@ impl Config {
                     .unwrap_or(1)
             })
     }
+
+    /// This configuration with every per-visitor limit lifted, for load generators that
+    /// speak for thousands of users from one address. Never for a public server.
+    pub fn without_visitor_limits(self) -> Self {
+        Config {
+            rate_burst: 1e9,
+            rate_per_sec: 1e9,
+            signups_per_addr_hour: usize::MAX,
+            guests_per_addr_hour: usize::MAX,
+            max_conns_per_addr: usize::MAX,
+            max_sockets_per_session: u64::MAX,
+            ..self
+        }
+    }
 }
 
 impl Default for Config {

@@ -238,6 +238,26 @@ mod tests {
         assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
     }
 
+    /// Outside tools configure the server by these names, and operators read them in the
+    /// README: every flag `--some-flag` has `CHAT_SOME_FLAG` and a row in the table.
+    #[test]
+    fn every_flag_has_its_variable_and_a_readme_row() {
+        use clap::CommandFactory;
+        let readme = include_str!("../../README.md");
+        let command = Config::command();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if ["help", "version", "backup-to"].contains(&long) {
+                continue;
+            }
+            let expected = format!("CHAT_{}", long.to_uppercase().replace('-', "_"));
+            let env = arg.get_env().and_then(|e| e.to_str());
+            assert_eq!(env, Some(expected.as_str()), "--{long}");
+            let row = format!("| `--{long}` | `{expected}`");
+            assert!(readme.contains(&row), "README's table lacks {row}");
+        }
+    }
+
     #[test]
     fn no_guests_flag_stands_alone_or_takes_a_value() {
         assert!(

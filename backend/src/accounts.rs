@@ -1,39 +1,81 @@
-//! Signing in and registering: guests, accounts with argon2id passwords, guessing limits.
+//! Signing in and registering: guests, accounts with argon2id passwords, names nobody can
+//! fake, guessing and sign-up limits, and purging what is no longer used.
+
+mod hashing;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::SaltString;
 use shared::{User, PASSWORD_CHARS};
 
+pub use hashing::{Busy, HashPool};
+
 use crate::error::ApiError;
-use crate::limits::LoginLimiter;
-use crate::session::unix_millis;
+use crate::limits::{LoginLimiter, NewUser, SignupLimiter};
+use crate::session::{unix_millis, Sessions};
+use crate::store::accounts::GuestOutcome;
 use crate::store::{accounts, Store};
+use crate::Config;
 
 /// The one answer for an unknown account and a wrong password, so neither is revealed.
 const BAD_CREDENTIALS: &str = "wrong name or password";
+/// What a client is told to wait when every hashing thread is busy and the queue is full.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+/// How often expired sessions and abandoned guests are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(5 * 60);
+/// Guests younger than this are never purged: their session may be being issued.
+const GUEST_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// A new session: the user, the cookie value proving it, and the sessions of look-alike
+/// guests that registering ended (their sockets are to be closed with 4001).
+pub struct SignedIn {
+    pub user: User,
+    pub cookie: String,
+    pub ended_sessions: Vec<u64>,
+}
 
 /// Creates users and checks who they are. Cheap to clone.
 #[derive(Clone)]
 pub struct Accounts {
     store: Store,
-    limiter: LoginLimiter,
+    sessions: Sessions,
+    hashes: HashPool,
+    logins: LoginLimiter,
+    signups: SignupLimiter,
     guests_allowed: bool,
+    /// Held from a new name's check until its session exists, so two requests cannot
+    /// both take one name. Password hashing happens outside it.
+    names: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Accounts {
-    pub fn new(store: Store, limiter: LoginLimiter, guests_allowed: bool) -> Self {
-        Accounts {
+    /// Starts the hashing threads sized by `config`.
+    pub fn new(store: Store, sessions: Sessions, config: &Config) -> std::io::Result<Self> {
+        Ok(Accounts {
             store,
-            limiter,
-            guests_allowed,
-        }
+            sessions,
+            hashes: HashPool::new(config.hash_concurrency(), config.hash_queue)?,
+            logins: LoginLimiter::new(
+                config.login_fails_per_name,
+                config.login_fails_per_addr,
+                config.login_fails_per_name_total,
+            ),
+            signups: SignupLimiter::new(config.signups_per_addr_hour, config.guests_per_addr_hour),
+            guests_allowed: !config.no_guests,
+            names: Arc::default(),
+        })
     }
 
-    /// `POST /api/register`: a new account; 409 when an account holds the name.
-    pub async fn register(&self, name: &str, password: &str) -> Result<User, ApiError> {
+    /// `POST /api/register`: a new account; 409 when an account holds a name that looks
+    /// the same. Guests with such a name lose their sessions.
+    pub async fn register(
+        &self,
+        name: &str,
+        password: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<SignedIn, ApiError> {
         let name = valid_name(name)?;
         let count = password.chars().count();
         if !PASSWORD_CHARS.contains(&count) {
@@ -43,12 +85,43 @@ impl Accounts {
                 PASSWORD_CHARS.end()
             )));
         }
-        let hash = hash_password(password.to_owned()).await?;
+        let counted = self
+            .signups
+            .take(NewUser::Account, addr)
+            .map_err(|wait| ApiError::Limited("too many registrations", wait))?;
+        let refund = || self.signups.refund(NewUser::Account, addr, counted);
+        let result = self.create_account(name, password).await;
+        if result.is_err() {
+            refund();
+        }
+        result
+    }
+
+    async fn create_account(&self, name: String, password: &str) -> Result<SignedIn, ApiError> {
+        const TAKEN: ApiError = ApiError::Conflict("that name belongs to an account");
+        // Spare the hash when the answer is known already.
+        if self.find_account(&name).await?.is_some() {
+            return Err(TAKEN);
+        }
+        let password = password.to_owned();
+        let hash = self
+            .hashes
+            .run(move || hash_password(&password))
+            .await
+            .map_err(|Busy| ApiError::Busy(BUSY_RETRY))?
+            .map_err(|err| ApiError::Internal(err.to_string()))?;
+        let _names = self.names.lock().await;
         let created = self
             .store
-            .call(move |db| accounts::create_user(db, &name, Some(&hash), unix_millis()))
+            .call(move |db| accounts::create_account(db, &name, &hash, unix_millis()))
             .await?;
-        created.ok_or(ApiError::Conflict("that name belongs to an account"))
+        let (user, ended_sessions) = created.ok_or(TAKEN)?;
+        let cookie = self.sessions.issue(&user).await?;
+        Ok(SignedIn {
+            user,
+            cookie,
+            ended_sessions,
+        })
     }
 
     /// `POST /api/signin`: with a password, the account's user; without, a new guest.
@@ -57,48 +130,147 @@ impl Accounts {
         name: &str,
         password: Option<&str>,
         addr: Option<IpAddr>,
-    ) -> Result<User, ApiError> {
+    ) -> Result<SignedIn, ApiError> {
         let name = valid_name(name)?;
-        let lookup = name.clone();
-        let account = self
-            .store
-            .call(move |db| accounts::account(db, &lookup))
-            .await?;
-        let Some(password) = password else {
-            if !self.guests_allowed {
-                return Err(ApiError::Forbidden(
-                    "guest sign-in is turned off; register or sign in with a password",
-                ));
-            }
-            if account.is_some() {
-                return Err(ApiError::Conflict(
-                    "that name belongs to an account; sign in with its password",
-                ));
-            }
-            let created = self
-                .store
-                .call(move |db| accounts::create_user(db, &name, None, unix_millis()))
-                .await?;
-            return created.ok_or(ApiError::Conflict("that name is taken"));
-        };
+        match password {
+            Some(password) => self.sign_in_account(name, password, addr).await,
+            None => self.sign_in_guest(name, addr).await,
+        }
+    }
 
-        let key = accounts::name_key(&name);
-        self.limiter
-            .check(&key, addr)
-            .map_err(|wait| ApiError::TooManyRequests(wait.max(Duration::from_secs(1))))?;
+    async fn sign_in_account(
+        &self,
+        name: String,
+        password: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<SignedIn, ApiError> {
+        // Counted before hashing, so parallel guesses cannot get past the limits.
+        let attempt = self
+            .logins
+            .attempt(&shared::canonical_name(&name), addr)
+            .map_err(ApiError::TooManyRequests)?;
+        let account = match self.find_account(&name).await {
+            Ok(account) => account,
+            Err(err) => {
+                self.logins.refund(attempt);
+                return Err(err);
+            }
+        };
         // An unknown name costs as much as a wrong password, so timing tells nothing.
         let (user, hash) = match account {
             Some(account) => (Some(account.user), Some(account.password_hash)),
             None => (None, None),
         };
-        let ok = verify_password(password.to_owned(), hash).await? && user.is_some();
-        match user {
-            Some(user) if ok => Ok(user),
-            _ => {
-                self.limiter.failed(&key, addr);
-                Err(ApiError::BadCredentials(BAD_CREDENTIALS))
+        let password = password.to_owned();
+        let verified = self
+            .hashes
+            .run(move || verify_password(&password, hash.as_deref()))
+            .await;
+        match (verified, user) {
+            (Err(Busy), _) => {
+                self.logins.refund(attempt);
+                Err(ApiError::Busy(BUSY_RETRY))
             }
+            (Ok(true), Some(user)) => {
+                self.logins.refund(attempt);
+                let cookie = self.sessions.issue(&user).await?;
+                Ok(SignedIn {
+                    user,
+                    cookie,
+                    ended_sessions: Vec::new(),
+                })
+            }
+            _ => Err(ApiError::BadCredentials(BAD_CREDENTIALS)),
         }
+    }
+
+    async fn sign_in_guest(
+        &self,
+        name: String,
+        addr: Option<IpAddr>,
+    ) -> Result<SignedIn, ApiError> {
+        if !self.guests_allowed {
+            return Err(ApiError::Forbidden(
+                "guest sign-in is turned off; register or sign in with a password",
+            ));
+        }
+        let counted = self
+            .signups
+            .take(NewUser::Guest, addr)
+            .map_err(|wait| ApiError::Limited("too many guest sign-ins", wait))?;
+        let result = self.create_guest(name).await;
+        if result.is_err() {
+            self.signups.refund(NewUser::Guest, addr, counted);
+        }
+        result
+    }
+
+    async fn create_guest(&self, name: String) -> Result<SignedIn, ApiError> {
+        let live_since = unix_millis().saturating_sub(self.sessions.idle().as_millis() as u64);
+        let _names = self.names.lock().await;
+        let outcome = self
+            .store
+            .call(move |db| accounts::create_guest(db, &name, unix_millis(), live_since))
+            .await?;
+        let user = match outcome {
+            GuestOutcome::Created(user) => user,
+            GuestOutcome::AccountHolds => {
+                return Err(ApiError::Conflict(
+                    "that name belongs to an account; sign in with its password",
+                ))
+            }
+            GuestOutcome::GuestHolds => {
+                return Err(ApiError::Conflict("a guest with that name is signed in"))
+            }
+        };
+        let cookie = self.sessions.issue(&user).await?;
+        Ok(SignedIn {
+            user,
+            cookie,
+            ended_sessions: Vec::new(),
+        })
+    }
+
+    async fn find_account(&self, name: &str) -> Result<Option<accounts::Account>, ApiError> {
+        let name = name.to_owned();
+        Ok(self
+            .store
+            .call(move |db| accounts::account(db, &name))
+            .await?)
+    }
+
+    /// Purges expired sessions and guests left without one, now and every few minutes,
+    /// for as long as the runtime runs. Does nothing outside a tokio runtime.
+    pub fn spawn_purge(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        let idle = self.sessions.idle();
+        // Ends once the server's own handles are gone, so the database is not kept open.
+        let alive = Arc::downgrade(&self.names);
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(PURGE_EVERY);
+            while alive.strong_count() > 0 {
+                every.tick().await;
+                if alive.strong_count() == 0 {
+                    break;
+                }
+                let now = unix_millis();
+                let idle_before = now.saturating_sub(idle.as_millis() as u64);
+                let guests_before = now.saturating_sub(GUEST_GRACE.as_millis() as u64);
+                match store
+                    .call(move |db| accounts::purge(db, idle_before, guests_before))
+                    .await
+                {
+                    Ok((0, 0)) => {}
+                    Ok((sessions, guests)) => {
+                        tracing::info!(sessions, guests, "purged expired sessions and guests")
+                    }
+                    Err(err) => tracing::warn!(%err, "purging sessions and guests failed"),
+                }
+            }
+        });
     }
 }
 
@@ -106,46 +278,28 @@ fn valid_name(raw: &str) -> Result<String, ApiError> {
     shared::validate_name(raw).map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
-async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = new_salt()?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-    })
-    .await
-    .map_err(|err| ApiError::Internal(err.to_string()))?
-    .map_err(|err| ApiError::Internal(err.to_string()))
+fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    hashing::hash_password(password.as_bytes(), &new_salt()?)
 }
 
 /// Checks `password` against `hash`, or against a dummy hash when there is none.
-async fn verify_password(password: String, hash: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let hash = hash.unwrap_or_else(dummy_hash);
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-    .await
-    .map_err(|err| ApiError::Internal(err.to_string()))
+fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let dummy;
+    let hash = match hash {
+        Some(hash) => hash,
+        None => {
+            dummy = dummy_hash();
+            &dummy
+        }
+    };
+    hashing::verify_password(password.as_bytes(), hash)
 }
 
 /// A real argon2id hash of a password nobody has, made once.
 fn dummy_hash() -> String {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY
-        .get_or_init(|| {
-            new_salt()
-                .and_then(|salt| {
-                    Argon2::default()
-                        .hash_password(b"no account has this password", &salt)
-                        .map(|hash| hash.to_string())
-                })
-                .unwrap_or_default()
-        })
+        .get_or_init(|| hash_password("no account has this password").unwrap_or_default())
         .clone()
 }
 

@@ -63,6 +63,7 @@ pub mod filters {
         warp::path!("api" / "register")
             .and(warp::post())
             .and(json_body())
+            .and(client_ip())
             .and(with_state(state))
             .and_then(handlers::register)
     }
@@ -213,11 +214,12 @@ pub mod handlers {
     use std::net::IpAddr;
 
     use serde::Deserialize;
-    use shared::{SignIn, User};
+    use shared::SignIn;
     use warp::http::{header, StatusCode};
     use warp::reply::Response;
     use warp::{Rejection, Reply};
 
+    use crate::accounts::SignedIn;
     use crate::error::ApiError;
     use crate::session::{self, Session};
     use crate::state::AppState;
@@ -229,34 +231,41 @@ pub mod handlers {
         addr: Option<IpAddr>,
         state: AppState,
     ) -> Result<Response, Rejection> {
-        let user = state
+        let signed_in = state
             .accounts
             .sign_in(&body.name, body.password.as_deref(), addr)
             .await?;
-        tracing::info!(user.id, user.name, "signed in");
-        Ok(with_session(&state, &user, StatusCode::OK).await?)
+        tracing::info!(signed_in.user.id, signed_in.user.name, "signed in");
+        Ok(with_session(&state, signed_in, StatusCode::OK).await)
     }
 
-    /// Creates an account and signs it in.
-    pub async fn register(body: SignIn, state: AppState) -> Result<Response, Rejection> {
+    /// Creates an account and signs it in; guests whose names look the same are signed
+    /// out, their sockets closed with 4001.
+    pub async fn register(
+        body: SignIn,
+        addr: Option<IpAddr>,
+        state: AppState,
+    ) -> Result<Response, Rejection> {
         let password = body
             .password
             .ok_or_else(|| ApiError::BadRequest("password is required".into()))?;
-        let user = state.accounts.register(&body.name, &password).await?;
-        tracing::info!(user.id, user.name, "registered");
-        Ok(with_session(&state, &user, StatusCode::CREATED).await?)
+        let signed_in = state.accounts.register(&body.name, &password, addr).await?;
+        tracing::info!(signed_in.user.id, signed_in.user.name, "registered");
+        Ok(with_session(&state, signed_in, StatusCode::CREATED).await)
     }
 
-    /// The user object, with a cookie for a new session.
-    async fn with_session(
-        state: &AppState,
-        user: &User,
-        status: StatusCode,
-    ) -> Result<Response, ApiError> {
-        let cookie = state.sessions.issue(user).await?;
-        let reply = warp::reply::with_status(warp::reply::json(user), status);
-        let set_cookie = state.sessions.set_cookie(&cookie);
-        Ok(warp::reply::with_header(reply, header::SET_COOKIE, set_cookie).into_response())
+    /// The user object, with the cookie for its new session. Closes the sockets of the
+    /// sessions that signing in ended.
+    async fn with_session(state: &AppState, signed_in: SignedIn, status: StatusCode) -> Response {
+        for session in signed_in.ended_sessions {
+            state
+                .hub
+                .close_session(session, shared::CLOSE_INVALID_USER)
+                .await;
+        }
+        let reply = warp::reply::with_status(warp::reply::json(&signed_in.user), status);
+        let set_cookie = state.sessions.set_cookie(&signed_in.cookie);
+        warp::reply::with_header(reply, header::SET_COOKIE, set_cookie).into_response()
     }
 
     /// Who the session belongs to.

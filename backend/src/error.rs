@@ -50,6 +50,12 @@ pub enum ApiError {
     Conflict(&'static str),
     #[error("too many failed attempts; try again in {} seconds", .0.as_secs())]
     TooManyRequests(std::time::Duration),
+    /// Any other limit (registrations, guest sign-ins per address): 429 with `Retry-After`.
+    #[error("{what}; try again in {secs} seconds", what = .0, secs = .1.as_secs().max(1))]
+    Limited(&'static str, std::time::Duration),
+    /// Every password-hashing thread is busy and the queue is full: 503 with `Retry-After`.
+    #[error("the server is busy; try again in {} seconds", .0.as_secs().max(1))]
+    Busy(std::time::Duration),
     /// Details go to the log, never to the client.
     #[error("internal error")]
     Internal(String),
@@ -74,7 +80,8 @@ impl ApiError {
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests(_) | ApiError::Limited(..) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +96,9 @@ impl ApiError {
             error: self.to_string(),
         };
         let mut res = warp::reply::with_status(warp::reply::json(&body), status).into_response();
-        if let ApiError::TooManyRequests(wait) = self {
+        if let ApiError::TooManyRequests(wait) | ApiError::Limited(_, wait) | ApiError::Busy(wait) =
+            self
+        {
             let secs = wait.as_secs().max(1).to_string();
             if let Ok(value) = warp::http::HeaderValue::from_str(&secs) {
                 res.headers_mut()

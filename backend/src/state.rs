@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubSettings};
-use crate::limits::LoginLimiter;
 use crate::session::Sessions;
 use crate::store::Store;
 use crate::{Config, Error};
@@ -41,11 +40,13 @@ impl AppState {
                 rate_per_sec: config.rate_per_sec,
             },
         )?;
-        let limiter = LoginLimiter::new(config.login_fails_per_name, config.login_fails_per_addr);
+        let sessions = Sessions::new(store.clone(), &key, idle);
+        let accounts = Accounts::new(store.clone(), sessions.clone(), &config)?;
+        accounts.spawn_purge();
         Ok(AppState {
             hub,
-            sessions: Sessions::new(store.clone(), &key, idle),
-            accounts: Accounts::new(store.clone(), limiter, !config.no_guests),
+            sessions,
+            accounts,
             store,
             config: Arc::new(config),
         })

@@ -79,9 +79,9 @@ async fn session_cookie_is_not_a_bare_base64_of_the_user() {
 async fn every_signin_creates_a_new_user_with_a_strictly_larger_id() {
     let server = TestServer::start().await;
     let mut last = None;
-    // Twelve sign-ins, the same name included twice, so `image` wraps around too.
+    // Twelve sign-ins, so `image` wraps around too. (Two live guests cannot share a name.)
     for name in [
-        "Ann", "Ann", "Bob", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo", "Kim",
+        "Ann", "Amy", "Bob", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo", "Kim",
     ] {
         let res = server.post_signin_json(&json!({ "name": name })).await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -97,8 +97,8 @@ async fn every_signin_creates_a_new_user_with_a_strictly_larger_id() {
 async fn avatar_image_is_the_id_modulo_10() {
     let server = TestServer::start().await;
     let mut images = std::collections::BTreeSet::new();
-    for _ in 0..10 {
-        let (user, _) = server.signin("Pat").await;
+    for i in 0..10 {
+        let (user, _) = server.signin(&format!("Pat {i}")).await;
         assert_eq!(u64::from(user.image), user.id % 10, "{user:?}");
         images.insert(user.image);
     }

@@ -21,6 +21,8 @@ mod names;
 mod server;
 
 pub use client::{ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
+#[cfg(feature = "names")]
+pub use names::canonical_name;
 pub use names::{validate_name, NameError, MAX_NAME_CHARS};
 pub use server::{ServerBody, ServerMessage};
 

@@ -194,6 +194,56 @@ async fn replay_pinning_with_non_reading_sockets_stays_within_64_mb_and_is_close
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_reading_socket_that_keeps_sending_pongs_is_closed_by_the_write_deadline() {
+    let server = ServerProcess::start(&[
+        "--rate-burst",
+        "1000000",
+        "--rate-per-sec",
+        "1000000",
+        "--write-deadline-secs",
+        "2",
+    ]);
+    let http = reqwest::Client::new();
+    let writer_cookie = guest_cookie(&http, &server, "Writer").await;
+    let mut writer = open_chat(&server, &writer_cookie, "").await;
+    for _ in 0..3 {
+        next_json(&mut writer).await.expect("the greeting");
+    }
+    // 20 lines of 2000 characters: a replay of about 40 KB, more than the kernel proves.
+    for _ in 0..20 {
+        let frame = json!({ "type": "chat", "text": "x".repeat(2000) }).to_string();
+        writer.send(Message::text(frame)).await.expect("send");
+        next_json(&mut writer).await.expect("the echo");
+    }
+    let cookie = guest_cookie(&http, &server, "Pinner").await;
+    let fds_before = server.open_fds();
+    let mut socket = non_reading_socket(&server, &cookie).await;
+    let opened = Instant::now();
+    // Unsolicited, masked, empty pongs every 200 ms: alive by the ping rule, never reading.
+    let keep_alive = tokio::spawn(async move {
+        while socket.write_all(&[0x8a, 0x80, 1, 2, 3, 4]).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    server
+        .wait_for("the socket to be opened", Duration::from_secs(5), |s| {
+            s.open_fds() > fds_before
+        })
+        .await;
+    // 2 s of deadline and 3 s to take the close frame: well before the 60 s ping rule.
+    server
+        .wait_for(
+            "the non-reading socket to be closed",
+            Duration::from_secs(15),
+            |s| s.open_fds() <= fds_before,
+        )
+        .await;
+    println!("closed after {:?}", opened.elapsed());
+    assert!(opened.elapsed() < Duration::from_secs(15));
+    keep_alive.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seventeenth_socket_of_one_session_is_closed_with_1008() {
     let server = TestServer::start().await;
     let ada = Member::enter(&server, "Ada").await;

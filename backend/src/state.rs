@@ -9,9 +9,6 @@ use crate::session::Sessions;
 use crate::store::Store;
 use crate::{Config, Error};
 
-/// Frames a socket may have queued before it counts as not reading (closed with 1008).
-pub const SOCKET_QUEUE_FRAMES: usize = 256;
-
 /// Everything handlers need. Cloning copies a few `Arc`s.
 #[derive(Clone)]
 pub struct AppState {
@@ -35,9 +32,12 @@ impl AppState {
         let hub = Hub::start(
             store.writer()?,
             HubSettings {
-                queue_capacity: SOCKET_QUEUE_FRAMES,
+                queue_bytes: usize::try_from(config.socket_queue_bytes).unwrap_or(usize::MAX),
+                max_sockets_per_session: usize::try_from(config.max_sockets_per_session)
+                    .unwrap_or(usize::MAX),
                 rate_burst: config.rate_burst,
                 rate_per_sec: config.rate_per_sec,
+                presence_grace: Duration::from_secs(config.presence_grace_secs),
             },
         )?;
         let sessions = Sessions::new(store.clone(), &key, idle);

@@ -37,3 +37,118 @@ impl ClientMessage {
         }
     }
 }
+
+/// Which chat rule a message broke. The `Display` text is what the sender is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatError {
+    /// The `cid` is empty or longer than [`MAX_CID_CHARS`].
+    CidLength,
+    /// The `cid` holds a control character.
+    CidControl,
+    /// The text is longer than [`MAX_TEXT_CHARS`] after trimming.
+    TooLong,
+    /// The text holds a control character other than newline and tab.
+    TextControl,
+}
+
+impl std::fmt::Display for ChatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChatError::CidLength => write!(f, "cid must be 1 to {MAX_CID_CHARS} characters"),
+            ChatError::CidControl => write!(f, "cid must not contain control characters"),
+            ChatError::TooLong => {
+                write!(
+                    f,
+                    "message is too long: at most {MAX_TEXT_CHARS} characters"
+                )
+            }
+            ChatError::TextControl => write!(
+                f,
+                "message must not contain control characters other than newline and tab"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ChatError {}
+
+/// Checks a chat line against the protocol's rules and returns the text to broadcast:
+/// trimmed, or `None` when nothing is left (such a message is dropped silently).
+///
+/// C0 and C1 control characters (and DEL) are refused, except newline and tab inside the
+/// text: they can ring bells, move cursors or hide text in terminals and logs.
+///
+/// ```
+/// use shared::{check_chat, ChatError};
+///
+/// assert_eq!(check_chat("  hi\tthere\n", None), Ok(Some("hi\tthere")));
+/// assert_eq!(check_chat("   ", None), Ok(None));
+/// assert_eq!(check_chat("ding\u{7}", None), Err(ChatError::TextControl));
+/// assert_eq!(check_chat("hi", Some("c\u{1b}")), Err(ChatError::CidControl));
+/// ```
+pub fn check_chat<'a>(text: &'a str, cid: Option<&str>) -> Result<Option<&'a str>, ChatError> {
+    if let Some(cid) = cid {
+        let len = cid.chars().count();
+        if len == 0 || len > MAX_CID_CHARS {
+            return Err(ChatError::CidLength);
+        }
+        if cid.chars().any(char::is_control) {
+            return Err(ChatError::CidControl);
+        }
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ChatError::TooLong);
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ChatError::TextControl);
+    }
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c0_and_c1_controls_are_refused_in_text_but_newline_and_tab_pass() {
+        for c in ['\0', '\u{7}', '\u{1b}', '\r', '\u{7f}', '\u{85}', '\u{9b}'] {
+            assert_eq!(
+                check_chat(&format!("a{c}b"), None),
+                Err(ChatError::TextControl),
+                "{:?}",
+                c
+            );
+        }
+        assert_eq!(check_chat("a\nb\tc", None), Ok(Some("a\nb\tc")));
+        // Bidi controls are format characters, not controls: clients isolate them.
+        assert_eq!(check_chat("a\u{202e}b", None), Ok(Some("a\u{202e}b")));
+    }
+
+    #[test]
+    fn controls_are_refused_in_cid_even_tab() {
+        for cid in ["\t", "a\nb", "\u{0}", "\u{9f}"] {
+            assert_eq!(check_chat("hi", Some(cid)), Err(ChatError::CidControl));
+        }
+        assert_eq!(check_chat("hi", Some("")), Err(ChatError::CidLength));
+        assert_eq!(
+            check_chat("hi", Some(&"c".repeat(65))),
+            Err(ChatError::CidLength)
+        );
+        assert_eq!(check_chat("hi", Some("ok-1")), Ok(Some("hi")));
+    }
+
+    #[test]
+    fn length_is_counted_after_trimming() {
+        let text = format!("  {}  ", "é".repeat(MAX_TEXT_CHARS));
+        assert!(check_chat(&text, None).is_ok());
+        let text = "é".repeat(MAX_TEXT_CHARS + 1);
+        assert_eq!(check_chat(&text, None), Err(ChatError::TooLong));
+    }
+}

@@ -20,7 +20,7 @@ mod client;
 mod names;
 mod server;
 
-pub use client::{ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
+pub use client::{check_chat, ChatError, ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
 #[cfg(feature = "names")]
 pub use names::canonical_name;
 pub use names::{validate_name, NameError, MAX_NAME_CHARS};

@@ -9,12 +9,16 @@
 //! the same encoded frame.
 
 mod outbox;
+mod presence;
+mod rate;
 mod room;
 
 pub use outbox::{Outbox, CLOSE_SLOW_CONSUMER};
+pub use room::HISTORY_MAX_BYTES;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use shared::User;
 use tokio::sync::mpsc;
@@ -34,12 +38,18 @@ const COMMAND_QUEUE: usize = 4096;
 /// How the hub limits and sizes things.
 #[derive(Debug, Clone)]
 pub struct HubSettings {
-    /// Frames a socket may have queued before it is closed with 1008.
-    pub queue_capacity: usize,
+    /// Bytes a socket may have queued before it is closed with 1008: what a client that
+    /// stops reading can cost the server.
+    pub queue_bytes: usize,
+    /// Chat sockets one session may hold; one more is closed with 1008 at once.
+    pub max_sockets_per_session: usize,
     /// Chat messages a user may send in a burst.
     pub rate_burst: f64,
     /// Chat messages per second a user's allowance refills by.
     pub rate_per_sec: f64,
+    /// How long a user whose last socket closed still counts as online; coming back
+    /// within it produces no `left`/`join` pair.
+    pub presence_grace: Duration,
 }
 
 /// Shared handle to the hub. Cheap to clone.
@@ -47,7 +57,7 @@ pub struct HubSettings {
 pub struct Hub {
     commands: mpsc::Sender<Command>,
     next_conn: Arc<AtomicU64>,
-    queue_capacity: usize,
+    queue_bytes: usize,
 }
 
 /// What a socket asks of the hub.
@@ -75,6 +85,8 @@ pub(crate) enum Command {
         session: u64,
         code: u16,
     },
+    /// From the hub's own timer: grace periods may be over.
+    Tick,
 }
 
 /// What a newly joined socket holds: its id and its queue.
@@ -87,7 +99,7 @@ impl Hub {
     /// Starts the hub's thread on `db`, a connection to the message database.
     pub fn start(db: SharedConnection, settings: HubSettings) -> Result<Hub, StoreError> {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
-        let queue_capacity = settings.queue_capacity;
+        let queue_bytes = settings.queue_bytes;
         let room = room::Room::open(db, settings)?;
         std::thread::Builder::new()
             .name("chat-hub".into())
@@ -95,14 +107,14 @@ impl Hub {
         Ok(Hub {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
-            queue_capacity,
+            queue_bytes,
         })
     }
 
     /// Accepts a socket: `join` to everyone when it is the user's first, then `list` and
     /// `history` to it. `since` asks for every stored message after that id.
     pub async fn join(&self, user: User, session: u64, since: Option<u64>) -> Membership {
-        let outbox = Arc::new(Outbox::new(self.queue_capacity));
+        let outbox = Arc::new(Outbox::new(self.queue_bytes));
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.send(Command::Join {
             conn: id,
@@ -153,9 +165,11 @@ mod tests {
     fn hub(dir: &tempfile::TempDir, burst: f64) -> Hub {
         let store = crate::store::Store::open(dir.path()).unwrap();
         let settings = HubSettings {
-            queue_capacity: 64,
+            queue_bytes: 64 * 1024,
+            max_sockets_per_session: 16,
             rate_burst: burst,
             rate_per_sec: 0.0,
+            presence_grace: Duration::ZERO,
         };
         Hub::start(store.writer().unwrap(), settings).unwrap()
     }

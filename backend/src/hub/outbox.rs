@@ -1,13 +1,14 @@
 //! One socket's queue of outgoing frames, filled by the hub and drained by the socket.
 //!
-//! Bounded: a push onto a full queue does not wait, it marks the socket for closing with
-//! 1008, so a client that stops reading never slows the hub or anyone else down. An idle
+//! Bounded in bytes: a push that would take the queue past its limit does not wait, it
+//! marks the socket for closing with 1008, so a client that stops reading never slows the
+//! hub or anyone else down, and costs the server at most its limit. Counting bytes, not
+//! frames, lets a reader that keeps up ride out a burst of many small frames. An idle
 //! socket's queue holds no allocation worth speaking of (a channel per socket would cost
 //! every idle connection over a kilobyte).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::Notify;
 
@@ -15,71 +16,94 @@ use super::Frame;
 
 /// Close code for a socket whose outgoing queue overflowed (policy violation).
 pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+/// Reason sent with [`CLOSE_SLOW_CONSUMER`] when the queue overflowed.
+pub const SLOW_CONSUMER_REASON: &str = "too many unread messages";
 /// A drained queue keeps at most this much capacity for the next burst.
 const KEEP_CAPACITY: usize = 16;
 
 /// Frames waiting for one socket, and whether it must close.
 pub struct Outbox {
     /// Held only to push or to swap out the frames, never across an `.await`.
-    queue: Mutex<VecDeque<Frame>>,
+    queue: Mutex<Queue>,
+    /// Most payload bytes the queue may hold.
     capacity: usize,
     /// Woken on every push and on close.
     notify: Notify,
-    close_code: AtomicU16,
+    /// The close code and reason, once asked for; the first request wins.
+    closing: OnceLock<(u16, &'static str)>,
+}
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    /// Payload bytes of `frames`.
+    bytes: usize,
 }
 
 impl Outbox {
-    /// An empty queue of at most `capacity` frames.
+    /// An empty queue of at most `capacity` payload bytes.
     pub fn new(capacity: usize) -> Self {
         Outbox {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             capacity,
             notify: Notify::new(),
-            close_code: AtomicU16::new(0),
+            closing: OnceLock::new(),
         }
     }
 
-    /// Queues a frame; on a full queue, asks the socket to close with 1008 instead.
+    /// Queues a frame; past the byte limit, asks the socket to close with 1008 instead.
     pub fn push(&self, frame: Frame) {
         let mut queue = self.lock();
-        if queue.len() >= self.capacity {
+        if queue.bytes + frame.len() > self.capacity {
             drop(queue);
-            self.close(CLOSE_SLOW_CONSUMER);
+            self.close_with(CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON);
             return;
         }
-        queue.push_back(frame);
+        queue.bytes += frame.len();
+        queue.frames.push_back(frame);
         drop(queue);
         self.notify.notify_one();
     }
 
-    /// Asks the socket to close with `code`; the first code given wins.
+    /// Asks the socket to close with `code` and the usual reason for it; the first
+    /// request wins.
     pub fn close(&self, code: u16) {
-        if self
-            .close_code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+        let reason = match code {
+            CLOSE_SLOW_CONSUMER => SLOW_CONSUMER_REASON,
+            shared::CLOSE_INVALID_USER => shared::CLOSE_INVALID_USER_REASON,
+            _ => "closing",
+        };
+        self.close_with(code, reason);
+    }
+
+    /// Asks the socket to close with `code` and `reason`; the first request wins.
+    pub fn close_with(&self, code: u16, reason: &'static str) {
+        if self.closing.set((code, reason)).is_ok() {
             self.notify.notify_one();
         }
     }
 
     /// The code the socket must close with, once asked to.
     pub fn close_code(&self) -> Option<u16> {
-        match self.close_code.load(Ordering::Acquire) {
-            0 => None,
-            code => Some(code),
-        }
+        self.closing().map(|(code, _)| code)
+    }
+
+    /// The code and reason the socket must close with, once asked to.
+    pub fn closing(&self) -> Option<(u16, &'static str)> {
+        self.closing.get().copied()
     }
 
     /// Moves up to `max` queued frames into `out`, oldest first. Frames left behind keep
     /// a wake-up pending, so a waiter comes back for them.
     pub fn take(&self, out: &mut Vec<Frame>, max: usize) {
         let mut queue = self.lock();
-        let n = queue.len().min(max);
-        out.extend(queue.drain(..n));
-        let more = !queue.is_empty();
-        if !more && queue.capacity() > KEEP_CAPACITY {
-            queue.shrink_to(KEEP_CAPACITY);
+        let n = queue.frames.len().min(max);
+        let start = out.len();
+        out.extend(queue.frames.drain(..n));
+        queue.bytes -= out[start..].iter().map(|f| f.len()).sum::<usize>();
+        let more = !queue.frames.is_empty();
+        if !more && queue.frames.capacity() > KEEP_CAPACITY {
+            queue.frames.shrink_to(KEEP_CAPACITY);
         }
         drop(queue);
         if more {
@@ -98,7 +122,7 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Frame>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -111,14 +135,31 @@ mod tests {
 
     #[test]
     fn full_queue_asks_for_1008_and_keeps_what_it_had() {
-        let outbox = Outbox::new(2);
-        for text in ["a", "b", "c"] {
+        let outbox = Outbox::new(4);
+        for text in ["ab", "cd", "e"] {
             outbox.push(Frame::from(text));
         }
         assert_eq!(outbox.close_code(), Some(CLOSE_SLOW_CONSUMER));
         let mut out = Vec::new();
         outbox.take(&mut out, 10);
-        assert_eq!(out, [Frame::from("a"), Frame::from("b")]);
+        assert_eq!(out, [Frame::from("ab"), Frame::from("cd")]);
+    }
+
+    #[test]
+    fn queue_is_bounded_in_bytes_not_frames() {
+        let outbox = Outbox::new(1000);
+        for _ in 0..1000 {
+            outbox.push(Frame::from("x"));
+        }
+        assert_eq!(outbox.close_code(), None, "1000 one-byte frames fit");
+        let mut out = Vec::new();
+        outbox.take(&mut out, 10);
+        for _ in 0..10 {
+            outbox.push(Frame::from("y"));
+        }
+        assert_eq!(outbox.close_code(), None, "taken frames free their bytes");
+        outbox.push(Frame::from("z"));
+        assert_eq!(outbox.closing(), Some((1008, SLOW_CONSUMER_REASON)));
     }
 
     #[test]

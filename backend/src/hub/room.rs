@@ -1,15 +1,18 @@
-//! The room as the hub's thread sees it: presence, rate limits, ids, storage, delivery.
+//! The room as the hub's thread sees it: applies a batch of commands (ids, storage), then
+//! plays out what they lead to (delivery). Presence and allowances live in their own files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use shared::{ServerBody, ServerMessage, User};
 use tokio::sync::mpsc;
 
+use super::presence::Presence;
+use super::rate::Allowances;
 use super::{Command, ConnId, Frame, HubSettings, Outbox};
 use crate::store::messages::{self, Stored};
 use crate::store::{lock, SharedConnection, StoreError};
@@ -20,8 +23,17 @@ const MAX_BATCH: usize = 512;
 const HISTORY_RECENT: usize = 100;
 /// Stored messages replayed to a resuming socket, at most.
 const HISTORY_RESUME: usize = 1000;
+/// Largest `history` frame; older messages are left out (`truncated`) and paged with
+/// `/api/history`. Never more than half a socket's queue.
+pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
 /// Ids reserved on disk ahead of use, so a crash never leads to an id being reused.
 const ID_RESERVE_STEP: u64 = 10_000;
+/// How often the hub looks for users whose grace period is over.
+const TICK: Duration = Duration::from_secs(1);
+/// Close code for a socket whose frames could not be given safe ids (internal error).
+const CLOSE_INTERNAL: u16 = 1011;
+/// Close code for a socket the hub refuses (policy violation).
+const CLOSE_POLICY: u16 = 1008;
 
 pub struct Room {
     /// Shared with request handlers only when the database lives in memory.
@@ -33,12 +45,19 @@ pub struct Room {
 struct State {
     settings: HubSettings,
     next_id: u64,
+    /// Every id below this is reserved on disk: frames with such ids may be sent.
     reserved: u64,
+    /// The highest id stored by the batch being applied.
+    stored_max: Option<u64>,
     /// Sockets as the logic sees them, updated while a batch is applied.
     members: HashMap<ConnId, (User, u64)>,
-    /// Online users by id (so `list` comes out ordered) with their open socket count.
-    online: BTreeMap<u64, (User, usize)>,
-    buckets: HashMap<u64, Bucket>,
+    /// Open sockets per session.
+    sessions: HashMap<u64, usize>,
+    /// Sessions told to close (signed out) that still have sockets: their user leaves
+    /// without a grace period.
+    ended: HashSet<u64>,
+    presence: Presence,
+    allowances: Allowances,
     /// Sockets as delivery sees them, updated as a batch's effects are played out.
     peers: HashMap<ConnId, Peer>,
 }
@@ -57,11 +76,27 @@ enum Effect {
         frame: Frame,
         origin: Option<ConnId>,
     },
-    Send(ConnId, Frame),
+    /// A frame for one socket, with its id.
+    Send(ConnId, u64, Frame),
     CloseSession {
         session: u64,
         code: u16,
     },
+}
+
+impl Command {
+    /// The most ids applying this command (and playing it out) can take.
+    fn max_ids(&self) -> u64 {
+        match self {
+            // `join`, `list`, `history`.
+            Command::Join { .. } => 3,
+            // The line, and an `error` when it could not be stored.
+            Command::Chat { .. } => 2,
+            Command::Leave { .. } | Command::Reject { .. } => 1,
+            Command::CloseSession { .. } => 0,
+            Command::Tick => MAX_BATCH as u64,
+        }
+    }
 }
 
 impl Room {
@@ -77,42 +112,78 @@ impl Room {
         Ok(Room {
             db,
             state: State {
+                presence: Presence::new(settings.presence_grace),
+                allowances: Allowances::new(settings.rate_burst, settings.rate_per_sec),
                 settings,
                 next_id,
                 reserved,
+                stored_max: None,
                 members: HashMap::new(),
-                online: BTreeMap::new(),
-                buckets: HashMap::new(),
+                sessions: HashMap::new(),
+                ended: HashSet::new(),
                 peers: HashMap::new(),
             },
         })
     }
 
-    /// Takes commands in batches until every `Hub` handle is gone.
-    pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    /// Takes commands in batches until every `Hub` handle is gone; once a second, ends
+    /// the grace periods that are over.
+    pub fn run(mut self, rx: mpsc::Receiver<Command>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                tracing::error!(%err, "the chat hub could not start its timer");
+                return;
+            }
+        };
+        runtime.block_on(self.serve(rx));
+    }
+
+    async fn serve(&mut self, mut rx: mpsc::Receiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = rx.blocking_recv() {
-            batch.push(first);
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                first = rx.recv() => match first {
+                    Some(command) => batch.push(command),
+                    None => break,
+                },
+                _ = ticks.tick() => {
+                    let now = Instant::now();
+                    self.state.allowances.forget_full(now);
+                    if !self.state.presence.any_due(now) {
+                        continue;
+                    }
+                    batch.push(Command::Tick);
+                }
+            }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(command) => batch.push(command),
                     Err(_) => break,
                 }
             }
+            // The database work blocks this thread, which is the hub's alone.
             self.process(&mut batch);
         }
     }
 
     fn process(&mut self, batch: &mut Vec<Command>) {
+        let needed = batch.iter().map(Command::max_ids).sum();
         let mut effects = Vec::with_capacity(batch.len());
         let mut conn = lock(&self.db);
+        self.state.reserve_ids(&conn, needed);
+        self.state.stored_max = None;
         let committed = conn
             .transaction()
             .and_then(|tx| {
                 for command in batch.drain(..) {
                     self.state.apply(command, &tx, &mut effects)?;
                 }
-                self.state.keep_ids_reserved(&tx)?;
                 tx.commit()
             })
             .map_err(|err| tracing::error!(%err, "could not store messages; not broadcasting them"))
@@ -138,47 +209,45 @@ impl State {
                 since,
                 outbox,
             } => {
-                let peer = Peer { session, outbox };
-                effects.push(Effect::Register(conn, peer));
+                let open = self.sessions.entry(session).or_insert(0);
+                if *open >= self.settings.max_sockets_per_session {
+                    outbox.close_with(CLOSE_POLICY, "too many sockets open for this session");
+                    return Ok(());
+                }
+                *open += 1;
+                effects.push(Effect::Register(conn, Peer { session, outbox }));
                 self.members.insert(conn, (user.clone(), session));
-                let entry = self.online.entry(user.id).or_insert((user.clone(), 0));
-                entry.1 += 1;
                 // History covers everything stored before this socket's first live message.
                 let live_from = self.next_id;
-                if entry.1 == 1 {
+                if self.presence.arrive(&user) {
                     let text = format!("{} joined.", user.name);
-                    self.broadcast(
-                        tx,
-                        user.clone(),
-                        ServerBody::Join(text),
-                        None,
-                        None,
-                        effects,
-                    )?;
+                    let body = ServerBody::Join(text);
+                    self.broadcast(tx, user.clone(), body, None, None, effects)?;
                 }
-                let users = self.online.values().map(|(u, _)| u.clone()).collect();
+                let users = self.presence.users();
                 self.send(conn, user.clone(), ServerBody::List(users), effects);
-                let (stored, truncated) = match since {
-                    Some(after) => messages::between(tx, after, live_from, HISTORY_RESUME)?,
-                    None => messages::between(tx, 0, live_from, HISTORY_RECENT)?,
+                let (after, limit) = match since {
+                    Some(after) => (after, HISTORY_RESUME),
+                    None => (0, HISTORY_RECENT),
                 };
-                let frame = self.history_frame(user, &stored, truncated);
-                effects.push(Effect::Send(conn, frame));
+                let (id, frame) = self.history_frame(tx, user, after, live_from, limit)?;
+                effects.push(Effect::Send(conn, id, frame));
             }
             Command::Leave { conn } => {
                 effects.push(Effect::Unregister(conn));
-                let Some((user, _)) = self.members.remove(&conn) else {
+                let Some((user, session)) = self.members.remove(&conn) else {
                     return Ok(());
                 };
-                let last = self.online.get_mut(&user.id).is_some_and(|entry| {
-                    entry.1 -= 1;
-                    entry.1 == 0
-                });
-                if last {
-                    self.online.remove(&user.id);
-                    self.buckets.remove(&user.id);
-                    let text = format!("{} left.", user.name);
-                    self.broadcast(tx, user, ServerBody::Left(text), None, None, effects)?;
+                let ended = self.ended.contains(&session);
+                if let Some(open) = self.sessions.get_mut(&session) {
+                    *open -= 1;
+                    if *open == 0 {
+                        self.sessions.remove(&session);
+                        self.ended.remove(&session);
+                    }
+                }
+                if let Some(user) = self.presence.depart(user.id, Instant::now(), !ended) {
+                    self.left(tx, user, effects)?;
                 }
             }
             Command::Chat { conn, text, cid } => {
@@ -187,11 +256,12 @@ impl State {
                 };
                 if let Some(cid) = &cid {
                     if let Some(original) = messages::by_cid(tx, user.id, cid)? {
-                        effects.push(Effect::Send(conn, Frame::from(original.json)));
+                        let frame = Frame::from(original.json);
+                        effects.push(Effect::Send(conn, original.id, frame));
                         return Ok(());
                     }
                 }
-                if !self.take_token(user.id) {
+                if !self.allowances.take(user.id, Instant::now()) {
                     let reason = "slow down: you are sending messages too fast".to_owned();
                     self.send(conn, user, ServerBody::Error(reason), effects);
                     return Ok(());
@@ -208,10 +278,28 @@ impl State {
                 }
             }
             Command::CloseSession { session, code } => {
+                if self.sessions.contains_key(&session) {
+                    self.ended.insert(session);
+                }
                 effects.push(Effect::CloseSession { session, code });
+            }
+            Command::Tick => {
+                for user in self.presence.take_due(Instant::now(), MAX_BATCH) {
+                    self.left(tx, user, effects)?;
+                }
             }
         }
         Ok(())
+    }
+
+    fn left(
+        &mut self,
+        tx: &Transaction<'_>,
+        user: User,
+        effects: &mut Vec<Effect>,
+    ) -> rusqlite::Result<()> {
+        let text = format!("{} left.", user.name);
+        self.broadcast(tx, user, ServerBody::Left(text), None, None, effects)
     }
 
     fn envelope(&mut self, user: User, body: ServerBody) -> (u64, String) {
@@ -240,6 +328,7 @@ impl State {
         let user_id = user.id;
         let (id, json) = self.envelope(user, body);
         messages::insert(tx, id, user_id, cid, &json)?;
+        self.stored_max = Some(id);
         effects.push(Effect::Broadcast {
             frame: Frame::from(json),
             origin,
@@ -248,51 +337,71 @@ impl State {
     }
 
     fn send(&mut self, conn: ConnId, user: User, body: ServerBody, effects: &mut Vec<Effect>) {
-        let (_, json) = self.envelope(user, body);
-        effects.push(Effect::Send(conn, Frame::from(json)));
+        let (id, json) = self.envelope(user, body);
+        effects.push(Effect::Send(conn, id, Frame::from(json)));
     }
 
-    /// The `history` envelope. Stored messages go in as the exact JSON they were
-    /// broadcast with, never decoded and encoded again.
-    fn history_frame(&mut self, user: User, stored: &[Stored], truncated: bool) -> Frame {
+    /// The `history` envelope with the newest stored messages `after < id < until` that
+    /// fit in [`HISTORY_MAX_BYTES`] (and `limit`), oldest first. Stored messages go in as
+    /// the exact JSON they were broadcast with, never decoded and encoded again.
+    fn history_frame(
+        &mut self,
+        tx: &Transaction<'_>,
+        user: User,
+        after: u64,
+        until: u64,
+        limit: usize,
+    ) -> rusqlite::Result<(u64, Frame)> {
         let id = self.next_id;
         self.next_id += 1;
+        let ts = unix_millis();
+        let envelope = |data: Vec<&RawValue>, truncated: bool| {
+            let envelope = HistoryEnvelope {
+                id,
+                kind: "history",
+                user: &user,
+                data,
+                ts,
+                truncated,
+            };
+            serde_json::to_string(&envelope).unwrap_or_default()
+        };
+        // The envelope with no messages, measured, leaves the rest of the budget to them.
+        let max_bytes = HISTORY_MAX_BYTES.min(self.settings.queue_bytes / 2);
+        let budget = max_bytes.saturating_sub(envelope(Vec::new(), true).len());
+        let (stored, truncated): (Vec<Stored>, bool) =
+            messages::between(tx, after, until, limit, budget)?;
         let data: Vec<&RawValue> = stored
             .iter()
             // Stored rows were written by this server from valid JSON; one that is not is
             // left out rather than sent broken.
             .filter_map(|s| serde_json::from_str(&s.json).ok())
             .collect();
-        let envelope = HistoryEnvelope {
-            id,
-            kind: "history",
-            user: &user,
-            data,
-            ts: unix_millis(),
-            truncated,
-        };
-        Frame::from(serde_json::to_string(&envelope).unwrap_or_default())
+        Ok((id, Frame::from(envelope(data, truncated))))
     }
 
-    /// Reserves the next block of ids on disk before this run could use them.
-    fn keep_ids_reserved(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        if self.next_id + ID_RESERVE_STEP / 2 > self.reserved {
-            self.reserved = self.next_id + ID_RESERVE_STEP;
-            messages::reserve(tx, self.reserved)?;
+    /// Makes sure the next `needed` ids are reserved on disk, in a commit of their own,
+    /// before any of them is used: a frame sent with an id that a crash could hand out
+    /// again would break "ids always increase".
+    fn reserve_ids(&mut self, conn: &Connection, needed: u64) {
+        if self.next_id + needed <= self.reserved {
+            return;
         }
-        Ok(())
+        let until = self.next_id + needed + ID_RESERVE_STEP;
+        match messages::reserve(conn, until) {
+            Ok(()) => self.reserved = until,
+            Err(err) => tracing::error!(%err, "could not reserve message ids"),
+        }
     }
 
-    fn take_token(&mut self, user_id: u64) -> bool {
-        let (burst, per_sec) = (self.settings.rate_burst, self.settings.rate_per_sec);
-        self.buckets
-            .entry(user_id)
-            .or_insert_with(|| Bucket::full(burst))
-            .take(burst, per_sec)
-    }
-
-    /// Plays out a batch's effects in order; stored broadcasts only if they were committed.
+    /// Plays out a batch's effects in order; stored broadcasts only if they were committed,
+    /// other frames only if their ids are safe on disk.
     fn play(&mut self, effects: Vec<Effect>, committed: bool) {
+        // Ids below this cannot be handed out again after a crash.
+        let mut safe = self.reserved;
+        if let (true, Some(stored)) = (committed, self.stored_max) {
+            safe = safe.max(stored + 1);
+        }
         for effect in effects {
             match effect {
                 Effect::Register(conn, peer) => {
@@ -309,23 +418,32 @@ impl State {
                 Effect::Broadcast { origin, .. } => {
                     if let Some((user, _)) = origin.and_then(|c| self.members.get(&c).cloned()) {
                         let reason = "your message could not be saved; please send it again";
-                        let (_, json) = self.envelope(user, ServerBody::Error(reason.into()));
-                        if let Some(peer) = origin.and_then(|c| self.peers.get(&c)) {
-                            peer.outbox.push(Frame::from(json));
+                        let (id, json) = self.envelope(user, ServerBody::Error(reason.into()));
+                        if let Some(conn) = origin {
+                            self.deliver(conn, id, Frame::from(json), safe);
                         }
                     }
                 }
-                Effect::Send(conn, frame) => {
-                    if let Some(peer) = self.peers.get(&conn) {
-                        peer.outbox.push(frame);
-                    }
-                }
+                Effect::Send(conn, id, frame) => self.deliver(conn, id, frame, safe),
                 Effect::CloseSession { session, code } => {
                     for peer in self.peers.values().filter(|p| p.session == session) {
                         peer.outbox.close(code);
                     }
                 }
             }
+        }
+    }
+
+    /// Queues a frame for one socket, or closes the socket when the frame's id is not safe.
+    fn deliver(&self, conn: ConnId, id: u64, frame: Frame, safe: u64) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        if id < safe {
+            peer.outbox.push(frame);
+        } else {
+            peer.outbox
+                .close_with(CLOSE_INTERNAL, "server error; please reconnect");
         }
     }
 }
@@ -343,37 +461,122 @@ struct HistoryEnvelope<'a> {
     truncated: bool,
 }
 
-/// A token bucket: `burst` messages at once, refilled at `per_sec`.
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn full(burst: f64) -> Self {
-        Bucket {
-            tokens: burst,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, burst: f64, per_sec: f64) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.at).as_secs_f64() * per_sec;
-        self.tokens = (self.tokens + refill).min(burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn settings() -> HubSettings {
+        HubSettings {
+            queue_bytes: 1024 * 1024,
+            max_sockets_per_session: 16,
+            rate_burst: 100.0,
+            rate_per_sec: 100.0,
+            presence_grace: Duration::ZERO,
+        }
+    }
+
+    /// A room whose reservation is used up but for two ids, and the socket joining it.
+    fn nearly_out_of_ids(db: &SharedConnection) -> (Room, Arc<Outbox>, u64) {
+        let mut room = Room::open(db.clone(), settings()).unwrap();
+        room.state.next_id = room.state.reserved - 2;
+        let outbox = Arc::new(Outbox::new(1024 * 1024));
+        let mut batch = vec![Command::Join {
+            conn: 1,
+            user: User::new(1, "A"),
+            session: 1,
+            since: None,
+            outbox: outbox.clone(),
+        }];
+        let reserved = room.state.reserved;
+        room.process(&mut batch);
+        (room, outbox, reserved)
+    }
+
+    fn sent_ids(outbox: &Outbox) -> Vec<u64> {
+        let mut frames = Vec::new();
+        outbox.take(&mut frames, 100);
+        frames
+            .iter()
+            .map(|f| {
+                serde_json::from_str::<Value>(f).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ids_are_reserved_on_disk_before_a_batch_uses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::Store::open(dir.path())
+            .unwrap()
+            .writer()
+            .unwrap();
+        let (room, outbox, old_mark) = nearly_out_of_ids(&db);
+        let sent = sent_ids(&outbox);
+        assert_eq!(sent.len(), 3, "join, list and history were sent");
+        assert!(
+            sent.iter().any(|&id| id >= old_mark),
+            "the batch went past the old mark"
+        );
+        let on_disk = messages::reserved(&lock(&db)).unwrap();
+        assert!(sent.iter().all(|&id| id < on_disk), "{sent:?} vs {on_disk}");
+        // A crash now: the next run starts above every id sent.
+        drop(room);
+        let reopened = Room::open(db, settings()).unwrap();
+        assert!(sent.iter().all(|&id| id < reopened.state.next_id));
+    }
+
+    #[test]
+    fn frames_whose_ids_a_crash_could_reuse_are_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::Store::open(dir.path())
+            .unwrap()
+            .writer()
+            .unwrap();
+        let mut room = Room::open(db.clone(), settings()).unwrap();
+        // From now on the reservation cannot be written; messages still can.
+        lock(&db)
+            .execute_batch(
+                "CREATE TRIGGER no_insert BEFORE INSERT ON meta BEGIN SELECT RAISE(FAIL, 'full'); END;
+                 CREATE TRIGGER no_update BEFORE UPDATE ON meta BEGIN SELECT RAISE(FAIL, 'full'); END;",
+            )
+            .unwrap();
+        room.state.next_id = room.state.reserved - 2;
+        let outbox = Arc::new(Outbox::new(1024 * 1024));
+        let mut batch = vec![Command::Join {
+            conn: 1,
+            user: User::new(1, "A"),
+            session: 1,
+            since: None,
+            outbox: outbox.clone(),
+        }];
+        room.process(&mut batch);
+        let sent = sent_ids(&outbox);
+        assert_eq!(
+            outbox.closing(),
+            Some((CLOSE_INTERNAL, "server error; please reconnect")),
+            "the socket whose history could not get a safe id is closed"
+        );
+        // A crash now, then a restart once the disk works again.
+        drop(room);
+        lock(&db)
+            .execute_batch("DROP TRIGGER no_insert; DROP TRIGGER no_update;")
+            .unwrap();
+        let reopened = Room::open(db, settings()).unwrap();
+        assert!(!sent.is_empty());
+        assert!(
+            sent.iter().all(|&id| id < reopened.state.next_id),
+            "{sent:?} vs {}",
+            reopened.state.next_id
+        );
+    }
 }

@@ -32,24 +32,36 @@ pub fn by_cid(conn: &Connection, user_id: u64, cid: &str) -> rusqlite::Result<Op
         .optional()
 }
 
-/// Up to `limit` messages with `after < id < until`, oldest first; when there are more,
-/// the newest `limit` of them, and `true`.
+/// The newest messages with `after < id < until`, oldest first: at most `limit` of them,
+/// and at most `max_bytes` of JSON counting a separating comma each. `true` when older
+/// ones were left out. Rows are read newest first and reading stops at the budget, so a
+/// long history never passes through memory whole.
 pub fn between(
     conn: &Connection,
     after: u64,
     until: u64,
     limit: usize,
+    max_bytes: usize,
 ) -> rusqlite::Result<(Vec<Stored>, bool)> {
-    let mut rows: Vec<Stored> = conn
-        .prepare_cached(
-            "SELECT id, json FROM messages WHERE id > ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-        )?
-        .query_map(params![clamp(after), clamp(until), limit as i64 + 1], row)?
-        .collect::<Result<_, _>>()?;
-    let truncated = rows.len() > limit;
-    rows.truncate(limit);
-    rows.reverse();
-    Ok((rows, truncated))
+    let mut statement = conn.prepare_cached(
+        "SELECT id, json FROM messages WHERE id > ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let mut rows = statement.query(params![clamp(after), clamp(until), limit as i64 + 1])?;
+    let mut found = Vec::new();
+    let mut bytes = 0;
+    let mut truncated = false;
+    while let Some(r) = rows.next()? {
+        let stored = row(r)?;
+        let cost = stored.json.len() + 1;
+        if found.len() == limit || bytes + cost > max_bytes {
+            truncated = true;
+            break;
+        }
+        bytes += cost;
+        found.push(stored);
+    }
+    found.reverse();
+    Ok((found, truncated))
 }
 
 /// Up to `limit` messages with ids below `before`, oldest first.

@@ -4,15 +4,18 @@
 //! hub queued for it, pings, and closes when told to (sign-out, overflow, shutdown).
 
 use futures_util::{SinkExt, StreamExt};
-use shared::{ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
+use shared::ClientMessage;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::close::{close, close_after, close_too_big};
-use super::heartbeat::{Beat, Heartbeat};
+use super::heartbeat::{Beat, Heartbeat, ReadProof};
 use super::Socket;
 use crate::hub::{ConnId, Frame, Outbox, CLOSE_SLOW_CONSUMER};
+
+/// Reason sent when a socket took no byte for the write deadline while data waited.
+const WRITE_DEADLINE_REASON: &str = "not reading: nothing taken within the write deadline";
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
@@ -79,23 +82,27 @@ async fn run(
     unsent: &mut Vec<u8>,
 ) -> Ending {
     let mut heartbeat = Heartbeat::new();
+    let mut proof = ReadProof::new();
+    let deadline = std::time::Duration::from_secs(state.config.write_deadline_secs);
     // Made once: every socket waits on the same shutdown signal, and registering anew
     // on each turn of the loop would take that signal's lock for every frame sent.
     let stopping = shutdown.cancelled();
     tokio::pin!(stopping);
     loop {
-        if let Some(code) = outbox.close_code() {
-            return Ending::Close(code, close_reason(code));
+        if let Some((code, reason)) = outbox.closing() {
+            return Ending::Close(code, reason);
         }
         // A fresh vector each time: one kept per socket would hold memory while idle.
         let mut batch = Vec::new();
         outbox.take(&mut batch, MAX_BATCH);
+        let mut ping = None;
         if !batch.is_empty() {
             let mut pushed_meanwhile = false;
             let mut watch = Watch {
                 stopping: stopping.as_mut(),
                 outbox,
                 pushed_meanwhile: &mut pushed_meanwhile,
+                deadline,
             };
             // The protocol library's own pending output (a pong, say) goes first, so
             // frames never interleave.
@@ -123,6 +130,7 @@ async fn run(
                 // That wake-up was used up above; keep it for the wait below.
                 outbox.wake();
             }
+            ping = proof.written(bytes.len(), deadline).map(|p| p.to_vec());
         }
         // Not biased: a client that never stops sending cannot starve its own queue,
         // and a busy queue cannot starve the reading.
@@ -139,19 +147,40 @@ async fn run(
                     Some(Ok(Message::Binary(_))) => {
                         state.hub.reject(id, "binary frames are not supported; send JSON text").await
                     }
-                    // Pings are answered by the protocol layer; pongs only prove liveness;
-                    // a close is answered by the protocol layer and ends the stream.
+                    Some(Ok(Message::Pong(payload))) => proof.pong(&payload),
+                    // Pings are answered by the protocol layer; a close is answered by the
+                    // protocol layer and ends the stream.
                     Some(Ok(_)) => {}
                 }
             }
+            _ = proof.expired() => {
+                return Ending::Close(CLOSE_SLOW_CONSUMER, WRITE_DEADLINE_REASON);
+            }
             beat = heartbeat.tick() => match beat {
-                Beat::Ping => {
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return Ending::Gone;
-                    }
-                }
+                Beat::Ping => ping = Some(Vec::new()),
                 Beat::Dead => return Ending::Close(1000, "ping timeout"),
             },
+        }
+        if let Some(payload) = ping {
+            // Watched like any write: a peer that does not read must not hold it forever.
+            let mut pushed_meanwhile = false;
+            let mut watch = Watch {
+                stopping: stopping.as_mut(),
+                outbox,
+                pushed_meanwhile: &mut pushed_meanwhile,
+                deadline,
+            };
+            match watch
+                .or_closing(socket.send(Message::Ping(payload.into())))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Ending::Gone,
+                Err(ending) => return ending,
+            }
+            if pushed_meanwhile {
+                outbox.wake();
+            }
         }
     }
 }
@@ -167,26 +196,16 @@ async fn handle_text(state: &AppState, id: ConnId, text: &str) {
 
 /// Decodes and validates a client frame: `Ok(None)` for a message to drop silently,
 /// `Ok(Some((text, cid)))` for a chat line to broadcast, `Err` with the reason to tell.
+/// The rules themselves are the protocol's ([`shared::check_chat`]).
 pub fn check(frame: &str) -> Result<Option<(String, Option<String>)>, String> {
     let message: ClientMessage =
         serde_json::from_str(frame).map_err(|err| format!("malformed message: {err}"))?;
     let ClientMessage::Chat { text, cid } = message;
-    if let Some(cid) = &cid {
-        let len = cid.chars().count();
-        if len == 0 || len > MAX_CID_CHARS {
-            return Err(format!("cid must be 1 to {MAX_CID_CHARS} characters"));
-        }
+    match shared::check_chat(&text, cid.as_deref()) {
+        Ok(Some(text)) => Ok(Some((text.to_owned(), cid))),
+        Ok(None) => Ok(None),
+        Err(err) => Err(err.to_string()),
     }
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(format!(
-            "message is too long: at most {MAX_TEXT_CHARS} characters"
-        ));
-    }
-    Ok(Some((text.to_owned(), cid)))
 }
 
 /// Encodes every frame of `batch` (emptying it) for one write.
@@ -206,41 +225,42 @@ fn encode(batch: &mut Vec<Frame>) -> Vec<u8> {
 }
 
 /// What a socket's writes watch for: a peer that stops reading must not hold up a close
-/// request or a shutdown.
+/// request or a shutdown, nor keep its data waiting past the write deadline.
 struct Watch<'a, S> {
     stopping: std::pin::Pin<&'a mut S>,
     outbox: &'a Outbox,
     pushed_meanwhile: &'a mut bool,
+    /// Longest a write may go without taking a byte.
+    deadline: std::time::Duration,
 }
 
 impl<S: std::future::Future> Watch<'_, S> {
-    /// Runs `step` to its end, unless the server stops or the socket is asked to close
-    /// first; then `step` is dropped (it must be cancel-safe) and the ending returned.
+    /// Runs `step` to its end, unless the server stops, the socket is asked to close, or
+    /// the write deadline passes first; then `step` is dropped (it must be cancel-safe)
+    /// and the ending returned.
     async fn or_closing<T>(
         &mut self,
         step: impl std::future::Future<Output = T>,
     ) -> Result<T, Ending> {
         tokio::pin!(step);
+        // On the heap, and only while a write waits: every socket's task would otherwise
+        // carry the timer for its whole life.
+        let mut expired = Box::pin(tokio::time::sleep(self.deadline));
         loop {
             tokio::select! {
                 biased;
                 _ = self.stopping.as_mut() => return Err(Ending::Close(1001, "server shutting down")),
                 done = &mut step => return Ok(done),
                 _ = self.outbox.changed() => {
-                    if let Some(code) = self.outbox.close_code() {
-                        return Err(Ending::Close(code, close_reason(code)));
+                    if let Some((code, reason)) = self.outbox.closing() {
+                        return Err(Ending::Close(code, reason));
                     }
                     *self.pushed_meanwhile = true;
                 }
+                _ = &mut expired => {
+                    return Err(Ending::Close(CLOSE_SLOW_CONSUMER, WRITE_DEADLINE_REASON));
+                }
             }
         }
-    }
-}
-
-fn close_reason(code: u16) -> &'static str {
-    match code {
-        CLOSE_SLOW_CONSUMER => "too many unread messages",
-        shared::CLOSE_INVALID_USER => shared::CLOSE_INVALID_USER_REASON,
-        _ => "closing",
     }
 }

@@ -69,7 +69,8 @@ impl TestServer {
     }
 
     /// Starts a server on an existing data directory (to see what survives a restart).
-    /// Chat rate limits are lifted unless `edit` sets them: most tests send quickly.
+    /// Chat rate limits are lifted unless `edit` sets them: most tests send quickly. There
+    /// is no presence grace period: most tests expect `left` as soon as a socket closes.
     pub async fn start_in(
         data: std::sync::Arc<TempDir>,
         edit: impl FnOnce(&mut backend::Config),
@@ -82,6 +83,7 @@ impl TestServer {
             data_dir: data.path().to_path_buf(),
             rate_burst: 1_000_000.0,
             rate_per_sec: 1_000_000.0,
+            presence_grace_secs: 0,
             ..Default::default()
         };
         edit(&mut config);

@@ -340,8 +340,10 @@ async fn me_with_forged_base64_user_cookie_is_401() {
 
 #[tokio::test]
 async fn me_with_cookie_signed_by_another_secret_is_401() {
-    let other =
-        TestServer::start_with(|config| config.secret = Some("another secret".into())).await;
+    let other = TestServer::start_with(|config| {
+        config.secret = Some("another secret, also 32 bytes long".into())
+    })
+    .await;
     let (_, cookie) = other.signin("Alice").await;
     let server = TestServer::start().await;
     expect_json_error(server.me(Some(&cookie)).await, StatusCode::UNAUTHORIZED).await;

@@ -45,8 +45,8 @@ async fn signout_of_one_session_leaves_other_sessions_sockets_open() {
     let server = TestServer::start().await;
     let mut room = enter_room(&server, &["Alice", "Bob"]).await;
     let bob = room[1].user.clone();
-    // Bob signs out a session of his with no socket: his open socket is another session.
-    let (_, other_session) = server.signin("Bob").await;
+    // Someone signs out a session with no socket: Bob's open socket is another session.
+    let (_, other_session) = server.signin("Carol").await;
     server.signout(Some(&other_session)).await;
     room[1].send_chat("unaffected").await;
     for member in &mut room {

@@ -64,6 +64,13 @@ pub fn create_user(
     }
 }
 
+/// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`). One that reads
+/// first and writes later fails with `SQLITE_BUSY` at once, without waiting, when the hub
+/// committed in between; this one waits its turn (the busy timeout) instead.
+fn write_transaction(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Creates a guest unless an account, or a guest with a session used since `live_since_ms`,
 /// has a name with the same canonical form.
 pub fn create_guest(
@@ -72,7 +79,7 @@ pub fn create_guest(
     now_ms: u64,
     live_since_ms: u64,
 ) -> rusqlite::Result<GuestOutcome> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = write_transaction(conn)?;
     let canon = shared::canonical_name(name);
     let holder: Option<bool> = tx
         .prepare_cached(
@@ -104,7 +111,7 @@ pub fn create_account(
     password_hash: &str,
     now_ms: u64,
 ) -> rusqlite::Result<Option<(User, Vec<u64>)>> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = write_transaction(conn)?;
     let Some(user) = create_user(&tx, name, Some(password_hash), now_ms)? else {
         return Ok(None);
     };
@@ -146,7 +153,7 @@ pub fn purge(
     idle_before_ms: u64,
     guests_before_ms: u64,
 ) -> rusqlite::Result<(usize, usize)> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = write_transaction(conn)?;
     let sessions = tx
         .prepare_cached("DELETE FROM sessions WHERE last_seen_ms < ?1")?
         .execute(params![idle_before_ms as i64])?;

@@ -1,6 +1,8 @@
 //! Users (guests and registered accounts) and their sessions.
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{
+    params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
+};
 use shared::User;
 
 /// Last-seen times are written at most this often per session, not on every request.
@@ -9,6 +11,12 @@ const TOUCH_EVERY_MS: u64 = 60 * 60 * 1000;
 /// The lower-case form of a name, kept in `users.name_key` from the first schema.
 pub fn name_key(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// A transaction that takes the write lock at once. A deferred one that reads first
+/// fails with `SQLITE_BUSY` (no waiting) when the room's writer commits in between.
+fn write_transaction(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
 }
 
 /// A registered account: its user and password hash.
@@ -72,7 +80,7 @@ pub fn create_guest(
     now_ms: u64,
     live_since_ms: u64,
 ) -> rusqlite::Result<GuestOutcome> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = write_transaction(conn)?;
     let canon = shared::canonical_name(name);
     let holder: Option<bool> = tx
         .prepare_cached(
@@ -104,7 +112,7 @@ pub fn create_account(
     password_hash: &str,
     now_ms: u64,
 ) -> rusqlite::Result<Option<(User, Vec<u64>)>> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = write_transaction(conn)?;
     let Some(user) = create_user(&tx, name, Some(password_hash), now_ms)? else {
         return Ok(None);
     };
@@ -146,7 +154,7 @@ pub fn purge(
     idle_before_ms: u64,
     guests_before_ms: u64,
 ) -> rusqlite::Result<(usize, usize)> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = write_transaction(conn)?;
     let sessions = tx
         .prepare_cached("DELETE FROM sessions WHERE last_seen_ms < ?1")?
         .execute(params![idle_before_ms as i64])?;

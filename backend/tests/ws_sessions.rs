@@ -43,10 +43,25 @@ async fn signout_leaves_other_users_sockets_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signout_of_one_session_leaves_other_sessions_sockets_open() {
     let server = TestServer::start().await;
-    let mut room = enter_room(&server, &["Alice", "Bob"]).await;
-    let bob = room[1].user.clone();
-    // Someone signs out a session with no socket: Bob's open socket is another session.
-    let (_, other_session) = server.signin("Carol").await;
+    let mut room = enter_room(&server, &["Alice"]).await;
+    // Bob has an account, so he can hold two sessions (two guests cannot share a name).
+    let body = serde_json::json!({"name": "Bob", "password": "correct horse"});
+    let registered = server.post_json("/api/register", &body).await;
+    let cookie = common::session_cookie(&registered);
+    let bob: shared::User = registered.json().await.expect("user");
+    let mut ws = WsClient::chat(&server, &cookie, "Bob").await;
+    for kind in ["join", "list", "history"] {
+        assert_eq!(ws.next_msg().await.body.kind(), kind);
+    }
+    room[0].expect_join(&bob).await;
+    room.push(Member {
+        user: bob.clone(),
+        cookie,
+        ws,
+    });
+    // Bob signs out a session of his with no socket: his open socket is another session.
+    let other = server.post_json("/api/signin", &body).await;
+    let other_session = common::session_cookie(&other);
     server.signout(Some(&other_session)).await;
     room[1].send_chat("unaffected").await;
     for member in &mut room {

@@ -1,6 +1,8 @@
 //! Users (guests and registered accounts) and their sessions.
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{
+    params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
+};
 use shared::User;
 
 /// Last-seen times are written at most this often per session, not on every request.
@@ -9,6 +11,12 @@ const TOUCH_EVERY_MS: u64 = 60 * 60 * 1000;
 /// The lower-case form of a name, kept in `users.name_key` from the first schema.
 pub fn name_key(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// A transaction that takes the write lock at once. A deferred one that reads first
+/// fails with `SQLITE_BUSY` (no waiting) when the room's writer commits in between.
+fn write_transaction(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
 }
 
 /// A registered account: its user and password hash.
@@ -62,13 +70,6 @@ pub fn create_user(
         }
         Err(err) => Err(err),
     }
-}
-
-/// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`). One that reads
-/// first and writes later fails with `SQLITE_BUSY` at once, without waiting, when the hub
-/// committed in between; this one waits its turn (the busy timeout) instead.
-fn write_transaction(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
 }
 
 /// Creates a guest unless an account, or a guest with a session used since `live_since_ms`,

@@ -141,6 +141,17 @@ async fn replay_pinning_with_non_reading_sockets_stays_within_64_mb_and_is_close
         }
     }
 
+    // The writer goes on reading, as an honest client does, until its last line returns.
+    let (mut writer_tx, mut writer_rx) = writer.split();
+    let writer_reads = tokio::spawn(async move {
+        while let Some(Ok(frame)) = writer_rx.next().await {
+            if frame.to_text().is_ok_and(|t| t.contains("still here")) {
+                return true;
+            }
+        }
+        false
+    });
+
     let pinner = guest_cookie(&http, &server, "Pinner").await;
     let fds_before = server.open_fds();
     let rss_before = server.rss();
@@ -179,18 +190,10 @@ async fn replay_pinning_with_non_reading_sockets_stays_within_64_mb_and_is_close
     println!("closed {:?} after they were opened", started.elapsed());
     drop(sockets);
     // The writer, who reads, is still being served.
-    writer
-        .send(Message::text(
-            json!({"type": "chat", "text": "still here"}).to_string(),
-        ))
-        .await
-        .expect("send");
-    loop {
-        let frame = next_json(&mut writer).await.expect("the writer stays open");
-        if frame["data"] == "still here" {
-            break;
-        }
-    }
+    let line = json!({"type": "chat", "text": "still here"}).to_string();
+    writer_tx.send(Message::text(line)).await.expect("send");
+    let served = common::bounded("the writer's line", writer_reads).await;
+    assert!(served.expect("the reading task"), "the writer stays open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

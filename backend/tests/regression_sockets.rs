@@ -247,6 +247,48 @@ async fn non_reading_socket_that_keeps_sending_pongs_is_closed_by_the_write_dead
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_that_stops_reading_while_lines_keep_coming_is_closed_by_the_write_deadline() {
+    let server = ServerProcess::start(&[
+        "--rate-burst",
+        "1000000",
+        "--rate-per-sec",
+        "1000000",
+        "--write-deadline-secs",
+        "2",
+    ]);
+    let http = reqwest::Client::new();
+    let writer_cookie = guest_cookie(&http, &server, "Writer").await;
+    let mut writer = open_chat(&server, &writer_cookie, "").await;
+    for _ in 0..3 {
+        next_json(&mut writer).await.expect("the greeting");
+    }
+    let fds_before = server.open_fds();
+    // An ordinary client with ordinary buffers that reads nothing after the handshake.
+    let idle_cookie = guest_cookie(&http, &server, "Idle").await;
+    let idle = open_chat(&server, &idle_cookie, "").await;
+    let opened = Instant::now();
+    let mut closed = false;
+    while opened.elapsed() < Duration::from_secs(15) {
+        // 6 KB a line, read by the writer: data keeps waiting for the idle client.
+        let frame = json!({ "type": "chat", "text": "€".repeat(2000) }).to_string();
+        writer.send(Message::text(frame)).await.expect("send");
+        loop {
+            if next_json(&mut writer).await.expect("the writer stays open")["type"] == "chat" {
+                break;
+            }
+        }
+        if server.open_fds() <= fds_before {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("closed after {:?}", opened.elapsed());
+    assert!(closed, "the idle client was not closed within 15 s");
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seventeenth_socket_of_one_session_is_closed_with_1008() {
     let server = TestServer::start().await;
     let ada = Member::enter(&server, "Ada").await;

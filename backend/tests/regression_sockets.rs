@@ -156,17 +156,25 @@ async fn replay_pinning_with_non_reading_sockets_stays_within_64_mb_and_is_close
     let fds_before = server.open_fds();
     let rss_before = server.rss();
     let started = Instant::now();
+    // Sampled from the first socket until the last is closed.
     let (peak, sockets) = server
         .peak_rss_during(async {
             let mut sockets = Vec::new();
             for _ in 0..100 {
                 sockets.push(non_reading_socket(&server, &pinner).await);
             }
-            // Let the replays pile up while nobody reads.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            // The write deadline (3 s) and the close wait (3 s) end every one of them.
+            server
+                .wait_for(
+                    "the non-reading sockets to be closed",
+                    Duration::from_secs(20),
+                    |s| s.open_fds() <= fds_before + 2,
+                )
+                .await;
             sockets
         })
         .await;
+    println!("closed {:?} after they were opened", started.elapsed());
     let grown = peak.saturating_sub(rss_before);
     println!(
         "RSS before {} MiB, peak {} MiB: grew by {} MiB",
@@ -179,15 +187,6 @@ async fn replay_pinning_with_non_reading_sockets_stays_within_64_mb_and_is_close
         "100 non-reading replays grew the server by {} MiB",
         grown / MIB
     );
-    // The write deadline (3 s) and the close wait (3 s) end every one of them.
-    server
-        .wait_for(
-            "the non-reading sockets to be closed",
-            Duration::from_secs(20),
-            |s| s.open_fds() <= fds_before + 2,
-        )
-        .await;
-    println!("closed {:?} after they were opened", started.elapsed());
     drop(sockets);
     // The writer, who reads, is still being served.
     let line = json!({"type": "chat", "text": "still here"}).to_string();

@@ -141,21 +141,40 @@ async fn replay_pinning_with_non_reading_sockets_stays_within_64_mb_and_is_close
         }
     }
 
+    // The writer goes on reading, as an honest client does, until its last line returns.
+    let (mut writer_tx, mut writer_rx) = writer.split();
+    let writer_reads = tokio::spawn(async move {
+        while let Some(Ok(frame)) = writer_rx.next().await {
+            if frame.to_text().is_ok_and(|t| t.contains("still here")) {
+                return true;
+            }
+        }
+        false
+    });
+
     let pinner = guest_cookie(&http, &server, "Pinner").await;
     let fds_before = server.open_fds();
     let rss_before = server.rss();
     let started = Instant::now();
+    // Sampled from the first socket until the last is closed.
     let (peak, sockets) = server
         .peak_rss_during(async {
             let mut sockets = Vec::new();
             for _ in 0..100 {
                 sockets.push(non_reading_socket(&server, &pinner).await);
             }
-            // Let the replays pile up while nobody reads.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            // The write deadline (3 s) and the close wait (3 s) end every one of them.
+            server
+                .wait_for(
+                    "the non-reading sockets to be closed",
+                    Duration::from_secs(20),
+                    |s| s.open_fds() <= fds_before + 2,
+                )
+                .await;
             sockets
         })
         .await;
+    println!("closed {:?} after they were opened", started.elapsed());
     let grown = peak.saturating_sub(rss_before);
     println!(
         "RSS before {} MiB, peak {} MiB: grew by {} MiB",
@@ -168,29 +187,12 @@ async fn replay_pinning_with_non_reading_sockets_stays_within_64_mb_and_is_close
         "100 non-reading replays grew the server by {} MiB",
         grown / MIB
     );
-    // The write deadline (3 s) and the close wait (3 s) end every one of them.
-    server
-        .wait_for(
-            "the non-reading sockets to be closed",
-            Duration::from_secs(20),
-            |s| s.open_fds() <= fds_before + 2,
-        )
-        .await;
-    println!("closed {:?} after they were opened", started.elapsed());
     drop(sockets);
     // The writer, who reads, is still being served.
-    writer
-        .send(Message::text(
-            json!({"type": "chat", "text": "still here"}).to_string(),
-        ))
-        .await
-        .expect("send");
-    loop {
-        let frame = next_json(&mut writer).await.expect("the writer stays open");
-        if frame["data"] == "still here" {
-            break;
-        }
-    }
+    let line = json!({"type": "chat", "text": "still here"}).to_string();
+    writer_tx.send(Message::text(line)).await.expect("send");
+    let served = common::bounded("the writer's line", writer_reads).await;
+    assert!(served.expect("the reading task"), "the writer stays open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,6 +243,48 @@ async fn non_reading_socket_that_keeps_sending_pongs_is_closed_by_the_write_dead
     println!("closed after {:?}", opened.elapsed());
     assert!(opened.elapsed() < Duration::from_secs(15));
     keep_alive.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_that_stops_reading_while_lines_keep_coming_is_closed_by_the_write_deadline() {
+    let server = ServerProcess::start(&[
+        "--rate-burst",
+        "1000000",
+        "--rate-per-sec",
+        "1000000",
+        "--write-deadline-secs",
+        "2",
+    ]);
+    let http = reqwest::Client::new();
+    let writer_cookie = guest_cookie(&http, &server, "Writer").await;
+    let mut writer = open_chat(&server, &writer_cookie, "").await;
+    for _ in 0..3 {
+        next_json(&mut writer).await.expect("the greeting");
+    }
+    let fds_before = server.open_fds();
+    // An ordinary client with ordinary buffers that reads nothing after the handshake.
+    let idle_cookie = guest_cookie(&http, &server, "Idle").await;
+    let idle = open_chat(&server, &idle_cookie, "").await;
+    let opened = Instant::now();
+    let mut closed = false;
+    while opened.elapsed() < Duration::from_secs(15) {
+        // 6 KB a line, read by the writer: data keeps waiting for the idle client.
+        let frame = json!({ "type": "chat", "text": "€".repeat(2000) }).to_string();
+        writer.send(Message::text(frame)).await.expect("send");
+        loop {
+            if next_json(&mut writer).await.expect("the writer stays open")["type"] == "chat" {
+                break;
+            }
+        }
+        if server.open_fds() <= fds_before {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("closed after {:?}", opened.elapsed());
+    assert!(closed, "the idle client was not closed within 15 s");
+    drop(idle);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,10 @@
 //! sees ids in increasing order, and a busy room pays for one commit per batch rather
 //! than per message. A broadcast is serialized once; every queue gets a cheap clone of
 //! the same encoded frame.
+//!
+//! Ids are reserved on disk, in a commit of their own, before a batch may use them; a
+//! frame whose id a crash could hand out again is never sent. The hub also keeps a
+//! one-second timer: it ends presence grace periods and forgets refilled allowances.
 
 mod outbox;
 mod presence;

@@ -49,6 +49,9 @@ struct State {
     reserved: u64,
     /// The highest id stored by the batch being applied.
     stored_max: Option<u64>,
+    /// False once a storage step of the batch being applied failed: nothing of it is
+    /// committed or broadcast, though every command is still applied.
+    storing: bool,
     /// Sockets as the logic sees them, updated while a batch is applied.
     members: HashMap<ConnId, (User, u64)>,
     /// Open sockets per session.
@@ -118,6 +121,7 @@ impl Room {
                 next_id,
                 reserved,
                 stored_max: None,
+                storing: false,
                 members: HashMap::new(),
                 sessions: HashMap::new(),
                 ended: HashSet::new(),
@@ -178,16 +182,26 @@ impl Room {
         let mut conn = lock(&self.db);
         self.state.reserve_ids(&conn, needed);
         self.state.stored_max = None;
-        let committed = conn
+        let tx = conn
             .transaction()
-            .and_then(|tx| {
-                for command in batch.drain(..) {
-                    self.state.apply(command, &tx, &mut effects)?;
-                }
-                tx.commit()
-            })
-            .map_err(|err| tracing::error!(%err, "could not store messages; not broadcasting them"))
-            .is_ok();
+            .map_err(|err| tracing::error!(%err, "could not start storing messages"))
+            .ok();
+        self.state.storing = tx.is_some();
+        // Every command is applied, stored or not, so who is online stays right.
+        for command in batch.drain(..) {
+            self.state.apply(command, tx.as_ref(), &mut effects);
+        }
+        let committed = match (tx, self.state.storing) {
+            (Some(tx), true) => tx
+                .commit()
+                .map_err(|err| tracing::error!(%err, "could not store messages"))
+                .is_ok(),
+            // Dropped, the transaction is rolled back.
+            _ => false,
+        };
+        if !committed {
+            tracing::error!("a batch of messages was not stored; not broadcasting it");
+        }
         drop(conn);
         batch.clear();
         self.state.play(effects, committed);
@@ -195,12 +209,7 @@ impl Room {
 }
 
 impl State {
-    fn apply(
-        &mut self,
-        command: Command,
-        tx: &Transaction<'_>,
-        effects: &mut Vec<Effect>,
-    ) -> rusqlite::Result<()> {
+    fn apply(&mut self, command: Command, tx: Option<&Transaction<'_>>, effects: &mut Vec<Effect>) {
         match command {
             Command::Join {
                 conn,
@@ -212,7 +221,7 @@ impl State {
                 let open = self.sessions.entry(session).or_insert(0);
                 if *open >= self.settings.max_sockets_per_session {
                     outbox.close_with(CLOSE_POLICY, "too many sockets open for this session");
-                    return Ok(());
+                    return;
                 }
                 *open += 1;
                 effects.push(Effect::Register(conn, Peer { session, outbox }));
@@ -222,7 +231,7 @@ impl State {
                 if self.presence.arrive(&user) {
                     let text = format!("{} joined.", user.name);
                     let body = ServerBody::Join(text);
-                    self.broadcast(tx, user.clone(), body, None, None, effects)?;
+                    self.broadcast(tx, user.clone(), body, None, None, effects);
                 }
                 let users = self.presence.users();
                 self.send(conn, user.clone(), ServerBody::List(users), effects);
@@ -230,13 +239,13 @@ impl State {
                     Some(after) => (after, HISTORY_RESUME),
                     None => (0, HISTORY_RECENT),
                 };
-                let (id, frame) = self.history_frame(tx, user, after, live_from, limit)?;
+                let (id, frame) = self.history_frame(tx, user, after, live_from, limit);
                 effects.push(Effect::Send(conn, id, frame));
             }
             Command::Leave { conn } => {
                 effects.push(Effect::Unregister(conn));
                 let Some((user, session)) = self.members.remove(&conn) else {
-                    return Ok(());
+                    return;
                 };
                 let ended = self.ended.contains(&session);
                 if let Some(open) = self.sessions.get_mut(&session) {
@@ -247,30 +256,31 @@ impl State {
                     }
                 }
                 if let Some(user) = self.presence.depart(user.id, Instant::now(), !ended) {
-                    self.left(tx, user, effects)?;
+                    self.left(tx, user, effects);
                 }
             }
             Command::Chat { conn, text, cid } => {
                 let Some((user, _)) = self.members.get(&conn).cloned() else {
-                    return Ok(());
+                    return;
                 };
                 if let Some(cid) = &cid {
-                    if let Some(original) = messages::by_cid(tx, user.id, cid)? {
+                    let found = self.store(tx, |tx| messages::by_cid(tx, user.id, cid));
+                    if let Some(Some(original)) = found {
                         let frame = Frame::from(original.json);
                         effects.push(Effect::Send(conn, original.id, frame));
-                        return Ok(());
+                        return;
                     }
                 }
                 if !self.allowances.take(user.id, Instant::now()) {
                     let reason = "slow down: you are sending messages too fast".to_owned();
                     self.send(conn, user, ServerBody::Error(reason), effects);
-                    return Ok(());
+                    return;
                 }
                 let body = ServerBody::Chat {
                     text,
                     cid: cid.clone(),
                 };
-                self.broadcast(tx, user, body, cid.as_deref(), Some(conn), effects)?;
+                self.broadcast(tx, user, body, cid.as_deref(), Some(conn), effects);
             }
             Command::Reject { conn, reason } => {
                 if let Some((user, _)) = self.members.get(&conn).cloned() {
@@ -285,21 +295,33 @@ impl State {
             }
             Command::Tick => {
                 for user in self.presence.take_due(Instant::now(), MAX_BATCH) {
-                    self.left(tx, user, effects)?;
+                    self.left(tx, user, effects);
                 }
             }
         }
-        Ok(())
     }
 
-    fn left(
+    /// Runs a storage step unless an earlier one of this batch failed. A failure marks the
+    /// batch as not stored, and is logged; the caller carries on without the result.
+    fn store<T>(
         &mut self,
-        tx: &Transaction<'_>,
-        user: User,
-        effects: &mut Vec<Effect>,
-    ) -> rusqlite::Result<()> {
+        tx: Option<&Transaction<'_>>,
+        step: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Option<T> {
+        let tx = tx.filter(|_| self.storing)?;
+        match step(tx) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                tracing::error!(%err, "could not store messages");
+                self.storing = false;
+                None
+            }
+        }
+    }
+
+    fn left(&mut self, tx: Option<&Transaction<'_>>, user: User, effects: &mut Vec<Effect>) {
         let text = format!("{} left.", user.name);
-        self.broadcast(tx, user, ServerBody::Left(text), None, None, effects)
+        self.broadcast(tx, user, ServerBody::Left(text), None, None, effects);
     }
 
     fn envelope(&mut self, user: User, body: ServerBody) -> (u64, String) {
@@ -315,25 +337,29 @@ impl State {
         (id, serde_json::to_string(&msg).unwrap_or_default())
     }
 
-    /// Stores a message (in the open transaction) and queues its broadcast.
+    /// Stores a message (in the open transaction) and queues its broadcast, which happens
+    /// only if the batch is committed.
     fn broadcast(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: Option<&Transaction<'_>>,
         user: User,
         body: ServerBody,
         cid: Option<&str>,
         origin: Option<ConnId>,
         effects: &mut Vec<Effect>,
-    ) -> rusqlite::Result<()> {
+    ) {
         let user_id = user.id;
         let (id, json) = self.envelope(user, body);
-        messages::insert(tx, id, user_id, cid, &json)?;
-        self.stored_max = Some(id);
+        if self
+            .store(tx, |tx| messages::insert(tx, id, user_id, cid, &json))
+            .is_some()
+        {
+            self.stored_max = Some(id);
+        }
         effects.push(Effect::Broadcast {
             frame: Frame::from(json),
             origin,
         });
-        Ok(())
     }
 
     fn send(&mut self, conn: ConnId, user: User, body: ServerBody, effects: &mut Vec<Effect>) {
@@ -344,14 +370,15 @@ impl State {
     /// The `history` envelope with the newest stored messages `after < id < until` that
     /// fit in [`HISTORY_MAX_BYTES`] (and `limit`), oldest first. Stored messages go in as
     /// the exact JSON they were broadcast with, never decoded and encoded again.
+    /// Without storage, the frame holds no messages and says `truncated`.
     fn history_frame(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: Option<&Transaction<'_>>,
         user: User,
         after: u64,
         until: u64,
         limit: usize,
-    ) -> rusqlite::Result<(u64, Frame)> {
+    ) -> (u64, Frame) {
         let id = self.next_id;
         self.next_id += 1;
         let ts = unix_millis();
@@ -369,15 +396,16 @@ impl State {
         // The envelope with no messages, measured, leaves the rest of the budget to them.
         let max_bytes = HISTORY_MAX_BYTES.min(self.settings.queue_bytes / 2);
         let budget = max_bytes.saturating_sub(envelope(Vec::new(), true).len());
-        let (stored, truncated): (Vec<Stored>, bool) =
-            messages::between(tx, after, until, limit, budget)?;
+        let (stored, truncated): (Vec<Stored>, bool) = self
+            .store(tx, |tx| messages::between(tx, after, until, limit, budget))
+            .unwrap_or((Vec::new(), true));
         let data: Vec<&RawValue> = stored
             .iter()
             // Stored rows were written by this server from valid JSON; one that is not is
             // left out rather than sent broken.
             .filter_map(|s| serde_json::from_str(&s.json).ok())
             .collect();
-        Ok((id, Frame::from(envelope(data, truncated))))
+        (id, Frame::from(envelope(data, truncated)))
     }
 
     /// Makes sure the next `needed` ids are reserved on disk, in a commit of their own,
@@ -578,5 +606,46 @@ mod tests {
             "{sent:?} vs {}",
             reopened.state.next_id
         );
+    }
+
+    #[test]
+    fn batch_that_cannot_be_stored_still_greets_every_socket_and_keeps_presence_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::Store::open(dir.path())
+            .unwrap()
+            .writer()
+            .unwrap();
+        let mut room = Room::open(db.clone(), settings()).unwrap();
+        lock(&db)
+            .execute_batch(
+                "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(FAIL, 'full'); END;",
+            )
+            .unwrap();
+        let (a, b) = (
+            Arc::new(Outbox::new(1024 * 1024)),
+            Arc::new(Outbox::new(1024 * 1024)),
+        );
+        let join = |conn, id, outbox: &Arc<Outbox>| Command::Join {
+            conn,
+            user: User::new(id, format!("U{id}")),
+            session: id,
+            since: None,
+            outbox: outbox.clone(),
+        };
+        room.process(&mut vec![join(1, 1, &a), join(2, 2, &b)]);
+        let kinds = |outbox: &Outbox| {
+            let mut frames = Vec::new();
+            outbox.take(&mut frames, 100);
+            frames
+                .iter()
+                .map(|f| serde_json::from_str::<Value>(f).unwrap()["type"].clone())
+                .collect::<Vec<_>>()
+        };
+        // Neither `join` was stored, so neither is broadcast; both sockets are greeted.
+        assert_eq!(kinds(&a), ["list", "history"]);
+        assert_eq!(kinds(&b), ["list", "history"]);
+        lock(&db).execute_batch("DROP TRIGGER full;").unwrap();
+        room.process(&mut vec![Command::Leave { conn: 2 }]);
+        assert_eq!(kinds(&a), ["left"], "B was counted online and leaves once");
     }
 }

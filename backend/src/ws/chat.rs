@@ -95,7 +95,6 @@ async fn run(
         // A fresh vector each time: one kept per socket would hold memory while idle.
         let mut batch = Vec::new();
         outbox.take(&mut batch, MAX_BATCH);
-        let mut ping = None;
         if !batch.is_empty() {
             let mut pushed_meanwhile = false;
             let mut watch = Watch {
@@ -126,12 +125,21 @@ async fn run(
                     }
                 }
             }
+            // The probe follows the data at once: its pong proves the data was read.
+            if let Some(probe) = proof.written(bytes.len(), deadline) {
+                let ping = Message::Ping(probe.to_vec().into());
+                match watch.or_closing(socket.send(ping)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Ending::Gone,
+                    Err(ending) => return ending,
+                }
+            }
             if pushed_meanwhile {
                 // That wake-up was used up above; keep it for the wait below.
                 outbox.wake();
             }
-            ping = proof.written(bytes.len(), deadline).map(|p| p.to_vec());
         }
+        let mut ping = false;
         // Not biased: a client that never stops sending cannot starve its own queue,
         // and a busy queue cannot starve the reading.
         tokio::select! {
@@ -157,11 +165,11 @@ async fn run(
                 return Ending::Close(CLOSE_SLOW_CONSUMER, WRITE_DEADLINE_REASON);
             }
             beat = heartbeat.tick() => match beat {
-                Beat::Ping => ping = Some(Vec::new()),
+                Beat::Ping => ping = true,
                 Beat::Dead => return Ending::Close(1000, "ping timeout"),
             },
         }
-        if let Some(payload) = ping {
+        if ping {
             // Watched like any write: a peer that does not read must not hold it forever.
             let mut pushed_meanwhile = false;
             let mut watch = Watch {
@@ -171,7 +179,7 @@ async fn run(
                 deadline,
             };
             match watch
-                .or_closing(socket.send(Message::Ping(payload.into())))
+                .or_closing(socket.send(Message::Ping(Default::default())))
                 .await
             {
                 Ok(Ok(())) => {}

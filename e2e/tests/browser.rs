@@ -196,3 +196,51 @@ async fn status_reads_reconnecting_while_the_server_is_down_and_connected_once_i
 
     alice.close().await;
 }
+
+/// For each entry of the online list and each chat line: the name shown and whether a
+/// visible "guest" label sits next to it.
+const GUEST_MARKS: &str = r#"
+    const visible = el => !!el && el.getClientRects().length > 0 && el.textContent.trim() === 'guest';
+    const entries = Array.from(document.querySelectorAll('[aria-label="Online users"] li'))
+        .map(li => [li.querySelector('bdi').textContent, visible(li.querySelector('.guest-tag'))]);
+    const lines = Array.from(document.querySelectorAll('[role="log"] .line-chat'))
+        .map(line => [line.querySelector('bdi').textContent, visible(line.querySelector('.guest-tag'))]);
+    return { entries, lines };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_are_marked_as_guests_wherever_their_name_shows_and_accounts_are_not() {
+    let h = Harness::start().await;
+    let ada = h.browser().await;
+    let bob = h.browser().await;
+    ada.register("Ada", "a long enough password").await;
+    bob.sign_in("Bob").await;
+    ada.wait_for_online_users(&["Ada", "Bob"]).await;
+
+    bob.type_into("Message", "hello from a guest").await;
+    bob.type_into("Message", &enter()).await;
+    ada.wait_for_line_by("Bob", "hello from a guest", &["Ada"])
+        .await;
+    ada.type_into("Message", "hello from an account").await;
+    ada.type_into("Message", &enter()).await;
+    ada.wait_for_line_by("Ada", "hello from an account", &["Bob"])
+        .await;
+
+    let marks = ada.eval(GUEST_MARKS, vec![]).await.expect("read the page");
+    let pairs = |key: &str| -> Vec<(String, bool)> {
+        serde_json::from_value(marks[key].clone()).expect("[name, marked] pairs")
+    };
+    assert_eq!(
+        pairs("entries"),
+        [("Ada".to_owned(), false), ("Bob".to_owned(), true)],
+        "online list: only the guest is marked"
+    );
+    assert_eq!(
+        pairs("lines"),
+        [("Bob".to_owned(), true), ("Ada".to_owned(), false)],
+        "chat lines: only the guest's is marked"
+    );
+
+    ada.close().await;
+    bob.close().await;
+}

@@ -31,7 +31,13 @@ pub fn create_user(
         )?
         .execute(params![name, name_key(name), password_hash, now_ms as i64]);
     match inserted {
-        Ok(_) => Ok(Some(User::new(conn.last_insert_rowid() as u64, name))),
+        Ok(_) => {
+            let id = conn.last_insert_rowid() as u64;
+            match password_hash {
+                Some(_) => Ok(Some(User::new(id, name))),
+                None => Ok(Some(User::guest(id, name))),
+            }
+        }
         Err(rusqlite::Error::SqliteFailure(err, _))
             if err.code == ErrorCode::ConstraintViolation =>
         {
@@ -80,14 +86,17 @@ pub fn session(
 ) -> rusqlite::Result<Option<(u64, User)>> {
     let found = conn
         .prepare_cached(
-            "SELECT s.id, s.last_seen_ms, u.id, u.name FROM sessions s
+            "SELECT s.id, s.last_seen_ms, u.id, u.name, u.password_hash IS NULL FROM sessions s
              JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
         )?
         .query_row(params![token_hash], |r| {
             Ok((
                 r.get::<_, i64>(0)? as u64,
                 r.get::<_, i64>(1)? as u64,
-                User::new(r.get::<_, i64>(2)? as u64, r.get::<_, String>(3)?),
+                match r.get::<_, bool>(4)? {
+                    false => User::new(r.get::<_, i64>(2)? as u64, r.get::<_, String>(3)?),
+                    true => User::guest(r.get::<_, i64>(2)? as u64, r.get::<_, String>(3)?),
+                },
             ))
         })
         .optional()?;

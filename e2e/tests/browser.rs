@@ -244,3 +244,69 @@ async fn guests_are_marked_as_guests_wherever_their_name_shows_and_accounts_are_
     ada.close().await;
     bob.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_client_runs_under_the_strict_content_security_policy() {
+    let h = Harness::start().await;
+    let visitor = h.browser().await;
+    visitor.sign_in("Alice").await;
+
+    // The page that is running was served with the policy: no inline script but trunk's
+    // loader (by hash), and wasm compiled under 'wasm-unsafe-eval' only.
+    let policy = visitor
+        .client()
+        .execute_async(
+            r#"const done = arguments[0];
+               fetch('/', { cache: 'no-store' })
+                   .then(res => done(res.headers.get('content-security-policy')), err => done(String(err)));"#,
+            vec![],
+        )
+        .await
+        .expect("fetch / from the page");
+    let policy = policy.as_str().unwrap_or_default().to_owned();
+    assert!(
+        policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+        "{policy:?}"
+    );
+    assert!(!policy.contains("unsafe-inline"), "{policy:?}");
+    let started = visitor
+        .eval("return typeof window.wasmBindings === 'object';", vec![])
+        .await
+        .expect("read the page");
+    assert_eq!(started, serde_json::Value::Bool(true), "trunk's loader ran");
+
+    visitor.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_message_lines_are_isolated_from_the_bidi_text_around_them() {
+    let h = Harness::start().await;
+    let (alice, bob) = h.two_signed_in("Alice", "Bob").await;
+    bob.type_into("Message", "שלום and hello").await;
+    bob.type_into("Message", &enter()).await;
+    alice
+        .wait_for_line_by("Bob", "שלום and hello", &["Alice"])
+        .await;
+
+    let isolated = alice
+        .eval(
+            r#"const names = document.querySelectorAll('.user-name, .author, .me-name');
+               const texts = document.querySelectorAll('[role="log"] .text');
+               const system = document.querySelectorAll('[role="log"] .system-text');
+               return names.length > 0 && texts.length > 0 && system.length > 0
+                   && Array.from(names).every(el => el.tagName === 'BDI')
+                   && Array.from(texts).every(el => el.dir === 'auto')
+                   && Array.from(system).every(el => el.querySelector('bdi') !== null);"#,
+            vec![],
+        )
+        .await
+        .expect("read the page");
+    assert_eq!(
+        isolated,
+        serde_json::Value::Bool(true),
+        "every name is a <bdi>, every chat text has dir=auto, every join/left line isolates its name"
+    );
+
+    alice.close().await;
+    bob.close().await;
+}

@@ -249,12 +249,14 @@ impl Dist {
         let spawned = std::thread::Builder::new()
             .name("compress-dist".into())
             .spawn(move || {
+                let started = std::time::Instant::now();
                 let mut assets: Vec<&Arc<Asset>> = dist.files.values().collect();
                 assets.sort_by_key(|asset| asset.body.len());
                 for asset in assets {
                     asset.compress();
                 }
-                tracing::debug!("client files compressed");
+                let ms = started.elapsed().as_millis() as u64;
+                tracing::info!(ms, "client files compressed (gzip and brotli)");
             });
         if let Err(err) = spawned {
             tracing::warn!(%err, "cannot start compressing the client: it is sent uncompressed");

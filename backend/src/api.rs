@@ -21,12 +21,14 @@ pub fn routes(
         .or(filters::me(state.clone()))
         .or(filters::signout(state.clone()))
         .or(filters::history(state.clone()));
-    let app = crate::web::spa(state.config.dist.clone());
+    let site = crate::web::Site::load(&state.config.dist, state.config.public_url.as_ref());
+    let security = site.security_headers();
     api.or(filters::ws_without_upgrade())
-        .or(app)
+        .or(crate::web::spa(site))
         .map(warp::Reply::into_response)
         .recover(handle_rejection)
         .unify()
+        .map(move |res| security.apply(res))
         .with(warp::trace::request())
 }
 

@@ -196,3 +196,117 @@ async fn status_reads_reconnecting_while_the_server_is_down_and_connected_once_i
 
     alice.close().await;
 }
+
+/// For each entry of the online list and each chat line: the name shown and whether a
+/// visible "guest" label sits next to it.
+const GUEST_MARKS: &str = r#"
+    const visible = el => !!el && el.getClientRects().length > 0 && el.textContent.trim() === 'guest';
+    const entries = Array.from(document.querySelectorAll('[aria-label="Online users"] li'))
+        .map(li => [li.querySelector('bdi').textContent, visible(li.querySelector('.guest-tag'))]);
+    const lines = Array.from(document.querySelectorAll('[role="log"] .line-chat'))
+        .map(line => [line.querySelector('bdi').textContent, visible(line.querySelector('.guest-tag'))]);
+    return { entries, lines };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_are_marked_as_guests_wherever_their_name_shows_and_accounts_are_not() {
+    let h = Harness::start().await;
+    let ada = h.browser().await;
+    let bob = h.browser().await;
+    ada.register("Ada", "a long enough password").await;
+    bob.sign_in("Bob").await;
+    ada.wait_for_online_users(&["Ada", "Bob"]).await;
+
+    bob.type_into("Message", "hello from a guest").await;
+    bob.type_into("Message", &enter()).await;
+    ada.wait_for_line_by("Bob", "hello from a guest", &["Ada"])
+        .await;
+    ada.type_into("Message", "hello from an account").await;
+    ada.type_into("Message", &enter()).await;
+    ada.wait_for_line_by("Ada", "hello from an account", &["Bob"])
+        .await;
+
+    let marks = ada.eval(GUEST_MARKS, vec![]).await.expect("read the page");
+    let pairs = |key: &str| -> Vec<(String, bool)> {
+        serde_json::from_value(marks[key].clone()).expect("[name, marked] pairs")
+    };
+    assert_eq!(
+        pairs("entries"),
+        [("Ada".to_owned(), false), ("Bob".to_owned(), true)],
+        "online list: only the guest is marked"
+    );
+    assert_eq!(
+        pairs("lines"),
+        [("Bob".to_owned(), true), ("Ada".to_owned(), false)],
+        "chat lines: only the guest's is marked"
+    );
+
+    ada.close().await;
+    bob.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_client_runs_under_the_strict_content_security_policy() {
+    let h = Harness::start().await;
+    let visitor = h.browser().await;
+    visitor.sign_in("Alice").await;
+
+    // The page that is running was served with the policy: no inline script but trunk's
+    // loader (by hash), and wasm compiled under 'wasm-unsafe-eval' only.
+    let policy = visitor
+        .client()
+        .execute_async(
+            r#"const done = arguments[0];
+               fetch('/', { cache: 'no-store' })
+                   .then(res => done(res.headers.get('content-security-policy')), err => done(String(err)));"#,
+            vec![],
+        )
+        .await
+        .expect("fetch / from the page");
+    let policy = policy.as_str().unwrap_or_default().to_owned();
+    assert!(
+        policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+        "{policy:?}"
+    );
+    assert!(!policy.contains("unsafe-inline"), "{policy:?}");
+    let started = visitor
+        .eval("return typeof window.wasmBindings === 'object';", vec![])
+        .await
+        .expect("read the page");
+    assert_eq!(started, serde_json::Value::Bool(true), "trunk's loader ran");
+
+    visitor.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_message_lines_are_isolated_from_the_bidi_text_around_them() {
+    let h = Harness::start().await;
+    let (alice, bob) = h.two_signed_in("Alice", "Bob").await;
+    bob.type_into("Message", "שלום and hello").await;
+    bob.type_into("Message", &enter()).await;
+    alice
+        .wait_for_line_by("Bob", "שלום and hello", &["Alice"])
+        .await;
+
+    let isolated = alice
+        .eval(
+            r#"const names = document.querySelectorAll('.user-name, .author, .me-name');
+               const texts = document.querySelectorAll('[role="log"] .text');
+               const system = document.querySelectorAll('[role="log"] .system-text');
+               return names.length > 0 && texts.length > 0 && system.length > 0
+                   && Array.from(names).every(el => el.tagName === 'BDI')
+                   && Array.from(texts).every(el => el.dir === 'auto')
+                   && Array.from(system).every(el => el.querySelector('bdi') !== null);"#,
+            vec![],
+        )
+        .await
+        .expect("read the page");
+    assert_eq!(
+        isolated,
+        serde_json::Value::Bool(true),
+        "every name is a <bdi>, every chat text has dir=auto, every join/left line isolates its name"
+    );
+
+    alice.close().await;
+    bob.close().await;
+}

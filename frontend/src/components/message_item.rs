@@ -6,7 +6,7 @@ use shared::{ServerBody, ServerMessage};
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
-use crate::components::Avatar;
+use crate::components::{Avatar, Name};
 
 #[derive(Properties, PartialEq)]
 pub struct MessageItemProps {
@@ -42,21 +42,29 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                 <Avatar user={message.user.clone()} />
                 <div class="bubble">
                     <div class="meta">
-                        <span class="author">{ &message.user.name }</span>
+                        <Name user={message.user.clone()} class="author" />
                         { state }
                     </div>
-                    <p class="text">{ text }</p>
+                    <p class="text" dir="auto">{ text }</p>
                 </div>
             </div>
         },
         ServerBody::Join(text) | ServerBody::Left(text) => html! {
             <div class={classes!("line", "line-system", format!("line-{}", message.body.kind()))}>
-                <span class="system-text">{ text }</span>
+                <span class="system-text">{ system_text(text, &message.user.name) }</span>
                 { stamp }
             </div>
         },
         // Never stored in the log; nothing to draw.
         ServerBody::List(_) | ServerBody::Error(_) | ServerBody::History { .. } => Html::default(),
+    }
+}
+
+/// `"<name> joined."` with the name isolated, as on every other line.
+fn system_text(text: &str, name: &str) -> Html {
+    match text.strip_prefix(name) {
+        Some(rest) if !name.is_empty() => html! { <><bdi>{ name }</bdi>{ rest }</> },
+        _ => html! { <bdi>{ text }</bdi> },
     }
 }
 

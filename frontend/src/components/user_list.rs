@@ -3,7 +3,7 @@
 use shared::User;
 use yew::prelude::*;
 
-use crate::components::Avatar;
+use crate::components::{Avatar, Name};
 
 #[derive(Properties, PartialEq)]
 pub struct UserListProps {
@@ -22,7 +22,7 @@ pub fn UserList(props: &UserListProps) -> Html {
                 html! {
                     <li key={user.id} class={classes!("user", mine.then_some("user-me"))}>
                         <Avatar user={user.clone()} small=true />
-                        <span class="user-name">{ &user.name }</span>
+                        <Name user={user.clone()} class="user-name" />
                     </li>
                 }
             }) }

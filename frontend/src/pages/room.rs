@@ -2,7 +2,7 @@
 
 use yew::prelude::*;
 
-use crate::components::{Avatar, Composer, MessageList, Notice, Status, UserList};
+use crate::components::{Avatar, Composer, MessageList, Name, Notice, Status, UserList};
 use crate::hooks::{use_chat, use_session, ChatProvider};
 
 /// The page owns the chat connection: it opens when the room appears and closes when it goes.
@@ -42,7 +42,7 @@ fn Room() -> Html {
                 <div class="me">
                     if let Some(user) = &me {
                         <Avatar user={user.clone()} small=true />
-                        <span class="me-name">{ &user.name }</span>
+                        <Name user={user.clone()} class="me-name" />
                     }
                     <button type="button" class="button-quiet" onclick={sign_out}>
                         { "Sign out" }

@@ -53,10 +53,15 @@ pub struct Accounts {
 impl Accounts {
     /// Starts the hashing threads sized by `config`.
     pub fn new(store: Store, sessions: Sessions, config: &Config) -> std::io::Result<Self> {
+        let hashes = HashPool::new(config.hash_concurrency(), config.hash_queue)?;
+        // Made now, so the first unknown name does not cost two hashes (nor tell so).
+        let _ = hashes.spawn(|| {
+            dummy_hash();
+        });
         Ok(Accounts {
             store,
             sessions,
-            hashes: HashPool::new(config.hash_concurrency(), config.hash_queue)?,
+            hashes,
             logins: LoginLimiter::new(
                 config.login_fails_per_name,
                 config.login_fails_per_addr,

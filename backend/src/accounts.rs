@@ -94,10 +94,10 @@ impl Accounts {
             .signups
             .take(NewUser::Account, addr)
             .map_err(|wait| ApiError::Limited("too many registrations", wait))?;
-        let refund = || self.signups.refund(NewUser::Account, addr, counted);
         let result = self.create_account(name, password).await;
         if result.is_err() {
-            refund();
+            // Only accounts actually created count against the address.
+            self.signups.refund(NewUser::Account, addr, counted);
         }
         result
     }

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::limits::{LoginLimiter, NewUser, SignupLimiter};
 use crate::session::{unix_millis, Sessions};
 use crate::store::accounts::GuestOutcome;
-use crate::store::{accounts, Store};
+use crate::store::{accounts, Store, StoreError};
 use crate::Config;
 
 /// The one answer for an unknown account and a wrong password, so neither is revealed.
@@ -53,10 +53,15 @@ pub struct Accounts {
 impl Accounts {
     /// Starts the hashing threads sized by `config`.
     pub fn new(store: Store, sessions: Sessions, config: &Config) -> std::io::Result<Self> {
+        let hashes = HashPool::new(config.hash_concurrency(), config.hash_queue)?;
+        // Made now, so the first unknown name does not cost two hashes (nor tell so).
+        let _ = hashes.spawn(|| {
+            dummy_hash();
+        });
         Ok(Accounts {
             store,
             sessions,
-            hashes: HashPool::new(config.hash_concurrency(), config.hash_queue)?,
+            hashes,
             logins: LoginLimiter::new(
                 config.login_fails_per_name,
                 config.login_fails_per_addr,
@@ -89,27 +94,31 @@ impl Accounts {
             .signups
             .take(NewUser::Account, addr)
             .map_err(|wait| ApiError::Limited("too many registrations", wait))?;
-        let refund = || self.signups.refund(NewUser::Account, addr, counted);
         let result = self.create_account(name, password).await;
         if result.is_err() {
-            refund();
+            // Only accounts actually created count against the address.
+            self.signups.refund(NewUser::Account, addr, counted);
         }
         result
     }
 
     async fn create_account(&self, name: String, password: &str) -> Result<SignedIn, ApiError> {
         const TAKEN: ApiError = ApiError::Conflict("that name belongs to an account");
-        // Spare the hash when the answer is known already.
-        if self.find_account(&name).await?.is_some() {
-            return Err(TAKEN);
-        }
-        let password = password.to_owned();
-        let hash = self
-            .hashes
-            .run(move || hash_password(&password))
-            .await
-            .map_err(|Busy| ApiError::Busy(BUSY_RETRY))?
-            .map_err(|err| ApiError::Internal(err.to_string()))?;
+        // On the hashing thread, the name is looked up first to spare the hash when it is
+        // taken; a request turned away with 503 has cost no database work either.
+        let (store, lookup, password) = (self.store.clone(), name.clone(), password.to_owned());
+        let hash =
+            self.hashes
+                .run(
+                    move || match store.call_now(|db| accounts::account(db, &lookup)) {
+                        Ok(Some(_)) => Err(TAKEN),
+                        Ok(None) => hash_password(&password)
+                            .map_err(|err| ApiError::Internal(err.to_string())),
+                        Err(err) => Err(err.into()),
+                    },
+                )
+                .await
+                .map_err(|Busy| ApiError::Busy(BUSY_RETRY))??;
         let _names = self.names.lock().await;
         let created = self
             .store
@@ -149,29 +158,33 @@ impl Accounts {
             .logins
             .attempt(&shared::canonical_name(&name), addr)
             .map_err(ApiError::TooManyRequests)?;
-        let account = match self.find_account(&name).await {
-            Ok(account) => account,
-            Err(err) => {
-                self.logins.refund(attempt);
-                return Err(err);
-            }
-        };
-        // An unknown name costs as much as a wrong password, so timing tells nothing.
-        let (user, hash) = match account {
-            Some(account) => (Some(account.user), Some(account.password_hash)),
-            None => (None, None),
-        };
+        // The lookup runs on the hashing thread too: a flood of sign-ins queues there, not
+        // on the database, and one turned away with 503 has cost nothing.
+        let store = self.store.clone();
         let password = password.to_owned();
-        let verified = self
+        let checked = self
             .hashes
-            .run(move || verify_password(&password, hash.as_deref()))
+            .run(move || {
+                let account = store.call_now(|db| accounts::account(db, &name))?;
+                // An unknown name costs as much as a wrong password, so timing tells nothing.
+                let (user, hash) = match account {
+                    Some(account) => (Some(account.user), Some(account.password_hash)),
+                    None => (None, None),
+                };
+                let ok = verify_password(&password, hash.as_deref());
+                Ok::<_, StoreError>(user.filter(|_| ok))
+            })
             .await;
-        match (verified, user) {
-            (Err(Busy), _) => {
+        match checked {
+            Err(Busy) => {
                 self.logins.refund(attempt);
                 Err(ApiError::Busy(BUSY_RETRY))
             }
-            (Ok(true), Some(user)) => {
+            Ok(Err(err)) => {
+                self.logins.refund(attempt);
+                Err(err.into())
+            }
+            Ok(Ok(Some(user))) => {
                 self.logins.refund(attempt);
                 let cookie = self.sessions.issue(&user).await?;
                 Ok(SignedIn {
@@ -180,7 +193,7 @@ impl Accounts {
                     ended_sessions: Vec::new(),
                 })
             }
-            _ => Err(ApiError::BadCredentials(BAD_CREDENTIALS)),
+            Ok(Ok(None)) => Err(ApiError::BadCredentials(BAD_CREDENTIALS)),
         }
     }
 
@@ -229,14 +242,6 @@ impl Accounts {
             cookie,
             ended_sessions: Vec::new(),
         })
-    }
-
-    async fn find_account(&self, name: &str) -> Result<Option<accounts::Account>, ApiError> {
-        let name = name.to_owned();
-        Ok(self
-            .store
-            .call(move |db| accounts::account(db, &name))
-            .await?)
     }
 
     /// Purges expired sessions and guests left without one, now and every few minutes,

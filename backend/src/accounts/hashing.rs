@@ -119,6 +119,11 @@ impl HashPool {
         Ok(HashPool { jobs })
     }
 
+    /// Queues `f` without waiting for it; `Err(Busy)` when the queue is full.
+    pub fn spawn(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Busy> {
+        self.jobs.try_send(Box::new(f)).map_err(|_| Busy)
+    }
+
     /// Runs `f` on a hashing thread; `Err(Busy)` at once when the queue is full.
     pub async fn run<T, F>(&self, f: F) -> Result<T, Busy>
     where

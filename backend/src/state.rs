@@ -46,7 +46,8 @@ impl AppState {
         let limiter = LoginLimiter::new(config.login_fails_per_name, config.login_fails_per_addr);
         Ok(AppState {
             hub,
-            sessions: Sessions::new(store.clone(), &key, idle),
+            sessions: Sessions::new(store.clone(), &key, idle)
+                .secure(crate::origin::serves_https(&config)),
             accounts: Accounts::new(store.clone(), limiter, !config.no_guests),
             store,
             config: Arc::new(config),

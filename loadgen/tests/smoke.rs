@@ -19,6 +19,8 @@ async fn start_server() -> (String, oneshot::Sender<()>, tempfile::TempDir) {
         dist: data.path().join("no-dist"),
         rate_burst: 1e6,
         rate_per_sec: 1e6,
+        // Every socket of the load generator comes from 127.0.0.1.
+        max_conns_per_addr: 100_000,
         ..Default::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();

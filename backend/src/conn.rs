@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::net::addr_key;
+use crate::net::{addr_key, Cidr};
 
 /// Descriptors kept free for the database, logs and the accept loop itself: the larger
 /// of this and [`FD_RESERVE_PERCENT`] of the limit.
@@ -92,6 +92,9 @@ pub struct ConnLimits {
 struct Inner {
     max_total: usize,
     max_per_addr: usize,
+    /// Trusted proxies: every client behind one shares its address, so only the total
+    /// cap applies to them (the proxy limits its clients itself).
+    proxies: Vec<Cidr>,
     // Never held across an await: every use is a few map operations.
     counts: Mutex<Counts>,
 }
@@ -103,11 +106,13 @@ struct Counts {
 }
 
 impl ConnLimits {
-    pub fn new(max_total: usize, max_per_addr: usize) -> Self {
+    /// Caps of `max_total` connections, and `max_per_addr` per address except `proxies`.
+    pub fn new(max_total: usize, max_per_addr: usize, proxies: &[Cidr]) -> Self {
         ConnLimits {
             inner: Arc::new(Inner {
                 max_total: max_total.max(1),
                 max_per_addr: max_per_addr.max(1),
+                proxies: proxies.to_vec(),
                 counts: Mutex::new(Counts::default()),
             }),
         }
@@ -120,8 +125,9 @@ impl ConnLimits {
         if counts.total >= self.inner.max_total {
             return Err(Refused::Total);
         }
+        let exempt = self.inner.proxies.iter().any(|c| c.contains(peer));
         let per_addr = counts.per_addr.entry(key).or_insert(0);
-        if *per_addr >= self.inner.max_per_addr {
+        if *per_addr >= self.inner.max_per_addr && !exempt {
             return Err(Refused::PerAddr);
         }
         *per_addr += 1;
@@ -224,7 +230,7 @@ mod tests {
 
     #[test]
     fn per_address_cap_leaves_other_addresses_alone() {
-        let limits = ConnLimits::new(10, 2);
+        let limits = ConnLimits::new(10, 2, &[]);
         let a = [
             limits.try_acquire(ip("10.0.0.1")).unwrap(),
             limits.try_acquire(ip("10.0.0.1")).unwrap(),
@@ -241,7 +247,7 @@ mod tests {
 
     #[test]
     fn ipv6_neighbours_in_one_slash_64_share_a_cap() {
-        let limits = ConnLimits::new(10, 1);
+        let limits = ConnLimits::new(10, 1, &[]);
         let _held = limits.try_acquire(ip("2001:db8::1")).unwrap();
         assert!(limits.try_acquire(ip("2001:db8::2")).is_err());
         assert!(limits.try_acquire(ip("2001:db8:0:1::1")).is_ok());
@@ -249,7 +255,7 @@ mod tests {
 
     #[test]
     fn total_cap_refuses_and_a_slot_is_released_by_its_last_clone() {
-        let limits = ConnLimits::new(1, 5);
+        let limits = ConnLimits::new(1, 5, &[]);
         let slot = limits.try_acquire(ip("10.0.0.1")).unwrap();
         let kept_by_socket = slot.clone();
         assert_eq!(
@@ -260,6 +266,19 @@ mod tests {
         assert_eq!(limits.open(), 1);
         drop(kept_by_socket);
         assert_eq!(limits.open(), 0);
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_held_only_to_the_total_cap() {
+        let proxy: Cidr = "10.0.0.1".parse().unwrap();
+        let limits = ConnLimits::new(3, 1, &[proxy]);
+        let _held: Vec<_> = (0..3)
+            .map(|_| limits.try_acquire(ip("10.0.0.1")).unwrap())
+            .collect();
+        assert_eq!(
+            limits.try_acquire(ip("10.0.0.1")).err(),
+            Some(Refused::Total)
+        );
     }
 
     #[test]

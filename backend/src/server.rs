@@ -65,6 +65,7 @@ pub async fn serve(
             .max_conns
             .unwrap_or_else(|| crate::conn::default_max_conns(crate::conn::fd_limit())),
         config.max_conns_per_addr,
+        &config.trusted_proxies,
     );
     tracing::info!(
         max_conns = limits.max_total(),

@@ -617,3 +617,18 @@ async fn forwarding_headers_from_an_untrusted_peer_do_not_dodge_the_limit() {
         "a made-up X-Forwarded-For changes nothing: {statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn a_trusted_proxy_is_not_held_to_the_per_address_cap() {
+    let server = TestServer::start_with(|c| {
+        c.max_conns_per_addr = 2;
+        c.trusted_proxies = vec!["127.0.0.1".parse().expect("a CIDR")];
+    })
+    .await;
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        sockets.push(WsClient::echo(&server).await);
+    }
+    let res = server.get("/api/me").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

@@ -358,10 +358,10 @@ where
         .flatten()
     {
         ws::accept(req, endpoint, state, shutdown)
+    } else if req.method() == Method::HEAD {
+        *req.method_mut() = Method::GET;
+        without_body(routes.call(req).await?)
     } else {
-        if req.method() == Method::HEAD {
-            *req.method_mut() = Method::GET;
-        }
         routes.call(req).await?
     };
     if crate::origin::serves_https(&config) {
@@ -371,6 +371,21 @@ where
         );
     }
     Ok(res)
+}
+
+/// The answer to a `HEAD`: the `GET` answer's head, its length stated, and no body.
+/// HTTP/1 would leave the body out by itself; HTTP/2 sends whatever body it is given.
+fn without_body(res: warp::reply::Response) -> warp::reply::Response {
+    let (mut parts, body) = res.into_parts();
+    if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+        if let Some(len) = body.size_hint().exact() {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+    }
+    let empty = warp::reply().into_response().into_body();
+    warp::reply::Response::from_parts(parts, empty)
 }
 
 /// The host a request is for: its `Host` header, or the HTTP/2 `:authority`.

@@ -254,6 +254,34 @@ async fn http2_is_offered_by_alpn_and_http1_remains() {
 }
 
 #[tokio::test]
+async fn head_over_http2_has_the_get_head_and_no_body() {
+    let cert = Cert::new();
+    let server = TestServer::start_with(cert.edit()).await;
+    let tls = cert.connect(server.addr, &[b"h2"]).await;
+    let (client, connection) = h2::client::handshake(tls).await.expect("h2 handshake");
+    tokio::spawn(connection);
+    let port = server.addr.port();
+    for (path, status) in [("/", 200), ("/api/me", 401)] {
+        let mut client = client.clone().ready().await.expect("h2 ready");
+        let request = http::Request::head(format!("https://localhost:{port}{path}"))
+            .body(())
+            .expect("a request");
+        let (response, _) = client.send_request(request, true).expect("send HEAD");
+        let response = common::bounded("the HEAD answer", response)
+            .await
+            .expect("HEAD answered without a stream error");
+        assert_eq!(response.status().as_u16(), status, "HEAD {path}");
+        let length = response.headers().get("content-length").cloned();
+        assert!(
+            length.is_some_and(|l| l != "0"),
+            "HEAD {path} states the GET length"
+        );
+        let mut body = response.into_body();
+        assert!(body.data().await.is_none(), "HEAD {path} has no body");
+    }
+}
+
+#[tokio::test]
 async fn stalled_tls_handshake_is_closed_within_the_header_timeout() {
     let cert = Cert::new();
     let server = TestServer::start_with(|c| {

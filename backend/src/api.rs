@@ -52,6 +52,7 @@ pub mod filters {
     ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
         warp::path!("api" / "signin")
             .and(warp::post())
+            .and(same_origin(state.clone()))
             .and(json_body())
             .and(client_ip())
             .and(with_state(state))
@@ -64,6 +65,7 @@ pub mod filters {
     ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
         warp::path!("api" / "register")
             .and(warp::post())
+            .and(same_origin(state.clone()))
             .and(json_body())
             .and(client_ip())
             .and(with_state(state))
@@ -86,6 +88,7 @@ pub mod filters {
     ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
         warp::path!("api" / "signout")
             .and(warp::post())
+            .and(same_origin(state.clone()))
             .and(optional_session(state.clone()))
             .and(with_state(state))
             .and_then(handlers::signout)
@@ -107,6 +110,31 @@ pub mod filters {
     fn query_string() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone
     {
         warp::query::raw().or(warp::any().map(String::new)).unify()
+    }
+
+    /// Passes requests without `Origin` or from an origin this server answers to; 403 for
+    /// any other, so a foreign page cannot sign a visitor in, up or out.
+    /// The same rule as for WebSocket handshakes: [`crate::origin::allowed`].
+    pub fn same_origin(state: AppState) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+        warp::header::optional::<String>("origin")
+            .and(warp::host::optional())
+            .and_then(
+                move |origin: Option<String>, host: Option<warp::host::Authority>| {
+                    let allowed = crate::origin::allowed(
+                        origin.as_deref(),
+                        host.as_ref().map(|h| h.as_str()),
+                        &state.config,
+                    );
+                    async move {
+                        if allowed {
+                            Ok(())
+                        } else {
+                            Err(Rejection::from(ApiError::Forbidden("origin not allowed")))
+                        }
+                    }
+                },
+            )
+            .untuple_one()
     }
 
     /// The client's IP address, as the accept loop recorded it.
@@ -223,7 +251,7 @@ pub mod handlers {
 
     use crate::accounts::SignedIn;
     use crate::error::ApiError;
-    use crate::session::{self, Session};
+    use crate::session::Session;
     use crate::state::AppState;
     use crate::store::messages;
 
@@ -291,7 +319,7 @@ pub mod handlers {
         }
         let reply = warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT);
         Ok(
-            warp::reply::with_header(reply, header::SET_COOKIE, session::clear_cookie())
+            warp::reply::with_header(reply, header::SET_COOKIE, state.sessions.clear_cookie())
                 .into_response(),
         )
     }

@@ -6,16 +6,19 @@
 pub mod accounts;
 pub mod api;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod hub;
 pub mod limits;
 pub mod net;
+pub mod origin;
 pub mod secret;
 pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod ws;
 
@@ -42,7 +45,13 @@ pub async fn run(
     } else {
         tracing::info!(data_dir = %config.data_dir.display(), "opening the database");
     }
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|err| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("TLS: {err}"))
+        })?),
+        _ => None,
+    };
     let state = AppState::open(config)?;
-    server::serve(listener, state, shutdown).await;
+    server::serve(listener, state, tls, shutdown).await;
     Ok(())
 }

@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), backend::Error> {
+    // Logs go to standard error; standard output only says where the chat is running.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             // warp logs every request, and every 4xx as a warning: that is debug detail here.
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,warp=error")),
@@ -18,10 +20,19 @@ async fn main() -> Result<(), backend::Error> {
         println!("Wrote a copy of the database to {}", dest.display());
         return Ok(());
     }
+    match backend::conn::raise_fd_limit() {
+        Ok(limit) => tracing::info!(limit, "file-descriptor limit"),
+        Err(err) => tracing::warn!(%err, "could not raise the file-descriptor limit"),
+    }
     let listener = listen(config.addr)?;
     let addr = listener.local_addr()?;
-    tracing::info!("chat is running at http://{addr}/");
-    println!("Chat is running at http://{addr}/");
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("chat is running at {scheme}://{addr}/");
+    println!("Chat is running at {scheme}://{addr}/");
     backend::run(listener, config, shutdown_signal()).await
 }
 

@@ -41,6 +41,7 @@ pub struct Sessions {
     store: Store,
     key: std::sync::Arc<[u8]>,
     idle: Duration,
+    secure: bool,
 }
 
 impl Sessions {
@@ -50,7 +51,15 @@ impl Sessions {
             store,
             key: key.into(),
             idle,
+            secure: false,
         }
+    }
+
+    /// Marks the cookie `Secure` (sent over HTTPS only): for a chat reached over HTTPS.
+    /// The name stays `session`, which the protocol fixes, so no `__Host-` prefix.
+    pub fn secure(mut self, on: bool) -> Self {
+        self.secure = on;
+        self
     }
 
     /// How long a session lasts without use (also the cookie's `Max-Age`).
@@ -116,9 +125,23 @@ impl Sessions {
     /// `Set-Cookie` value that stores a session.
     pub fn set_cookie(&self, value: &str) -> String {
         format!(
-            "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-            self.idle.as_secs()
+            "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            self.idle.as_secs(),
+            self.secure_attr()
         )
+    }
+
+    /// `Set-Cookie` value that removes the session cookie.
+    pub fn clear_cookie(&self) -> String {
+        format!("{}{}", clear_cookie(), self.secure_attr())
+    }
+
+    fn secure_attr(&self) -> &'static str {
+        if self.secure {
+            "; Secure"
+        } else {
+            ""
+        }
     }
 
     /// The token hash of a value whose tag verifies; `None` for anything else.
@@ -146,7 +169,7 @@ impl Sessions {
     }
 }
 
-/// `Set-Cookie` value that removes the session cookie.
+/// `Set-Cookie` value that removes the session cookie (without `Secure`).
 pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
 }
@@ -240,6 +263,16 @@ mod tests {
         for value in ["", ".", "a.b", "....", "%%%.%%%", &"x".repeat(5000)] {
             assert_eq!(s.verify(value).await.unwrap(), None, "{value:?}");
         }
+    }
+
+    #[test]
+    fn secure_sessions_mark_their_cookies_secure() {
+        let (s, _dir) = sessions();
+        assert!(!s.set_cookie("v").contains("Secure"));
+        let s = s.secure(true);
+        assert!(s.set_cookie("v").ends_with("; Secure"));
+        assert!(s.clear_cookie().contains("Max-Age=0; Secure"));
+        assert!(s.set_cookie("v").starts_with("session=v; "));
     }
 
     #[tokio::test]

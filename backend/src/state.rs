@@ -40,8 +40,8 @@ impl AppState {
                 presence_grace: Duration::from_secs(config.presence_grace_secs),
             },
         )?;
-        let sessions = Sessions::new(store.clone(), &key, idle)
-            .secure(crate::origin::serves_https(&config));
+        let sessions =
+            Sessions::new(store.clone(), &key, idle).secure(crate::origin::serves_https(&config));
         let accounts = Accounts::new(store.clone(), sessions.clone(), &config)?;
         accounts.spawn_purge();
         Ok(AppState {

@@ -548,6 +548,28 @@ async fn plain_http_without_public_url_sends_no_secure_cookie_or_hsts() {
     assert!(!attributes.iter().any(|a| a == "Secure"), "{attributes:?}");
 }
 
+/// A server (changed by `edit`) where the account "Ada" exists and each client address
+/// may guess wrong 3 times a minute, whatever the name.
+async fn server_with_ada_and_3_guesses_per_addr(
+    edit: impl FnOnce(&mut backend::Config),
+) -> TestServer {
+    let server = TestServer::start_with(|c| {
+        c.login_fails_per_addr = 3;
+        c.login_fails_per_name = 1000;
+        c.login_fails_per_name_total = 1000;
+        edit(c);
+    })
+    .await;
+    let res = server
+        .post_json(
+            "/api/register",
+            &json!({ "name": "Ada", "password": "a long good password" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    server
+}
+
 /// Three wrong passwords for `name`, claimed to come from `forwarded_for`.
 async fn guess_wrong(server: &TestServer, name: &str, forwarded_for: &str) -> Vec<StatusCode> {
     let mut statuses = Vec::new();
@@ -568,20 +590,10 @@ async fn guess_wrong(server: &TestServer, name: &str, forwarded_for: &str) -> Ve
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_visitor_has_their_own_limit() {
-    let server = TestServer::start_with(|c| {
+    let server = server_with_ada_and_3_guesses_per_addr(|c| {
         c.trusted_proxies = vec!["127.0.0.1".parse().expect("a CIDR")];
-        c.login_fails_per_addr = 3;
-        c.login_fails_per_name = 1000;
-        c.login_fails_per_name_total = 1000;
     })
     .await;
-    let res = server
-        .post_json(
-            "/api/register",
-            &json!({ "name": "Ada", "password": "a long good password" }),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
     guess_wrong(&server, "Ada", "203.0.113.7").await;
     let statuses = guess_wrong(&server, "Ada", "203.0.113.7").await;
     assert!(
@@ -597,19 +609,7 @@ async fn behind_a_trusted_proxy_each_visitor_has_their_own_limit() {
 
 #[tokio::test]
 async fn forwarding_headers_from_an_untrusted_peer_do_not_dodge_the_limit() {
-    let server = TestServer::start_with(|c| {
-        c.login_fails_per_addr = 3;
-        c.login_fails_per_name = 1000;
-        c.login_fails_per_name_total = 1000;
-    })
-    .await;
-    let res = server
-        .post_json(
-            "/api/register",
-            &json!({ "name": "Ada", "password": "a long good password" }),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let server = server_with_ada_and_3_guesses_per_addr(|_| {}).await;
     guess_wrong(&server, "Ada", "203.0.113.7").await;
     let statuses = guess_wrong(&server, "Ada", "198.51.100.9").await;
     assert!(

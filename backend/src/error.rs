@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 
-use shared::ErrorBody;
+use shared::{ErrorBody, ErrorCode};
 use warp::http::StatusCode;
 use warp::reject::{Reject, Rejection};
 use warp::Reply;
@@ -86,20 +86,45 @@ impl ApiError {
         }
     }
 
-    /// The `{"error": "..."}` answer for this error.
+    /// The machine-readable code clients translate.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::UpgradeRequired | ApiError::MethodNotAllowed => {
+                ErrorCode::BadRequest
+            }
+            ApiError::Unauthorized => ErrorCode::SignedOut,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::PayloadTooLarge(_) => ErrorCode::TooLarge,
+            ApiError::UnsupportedMediaType => ErrorCode::NotJson,
+            ApiError::BadCredentials(_) => ErrorCode::WrongPassword,
+            ApiError::Conflict(_) => ErrorCode::NameTaken,
+            ApiError::TooManyRequests(_) | ApiError::Limited(..) => ErrorCode::RateLimited,
+            ApiError::Busy(_) => ErrorCode::Busy,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The `{"error": "...", "code": "..."}` answer for this error.
     pub fn into_response(self) -> warp::reply::Response {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "request failed");
         }
         let status = self.status();
+        let wait = match &self {
+            ApiError::TooManyRequests(wait) | ApiError::Limited(_, wait) | ApiError::Busy(wait) => {
+                Some(wait.as_secs().max(1))
+            }
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.to_string(),
+            code: self.code(),
+            retry_after: wait,
         };
         let mut res = warp::reply::with_status(warp::reply::json(&body), status).into_response();
-        if let ApiError::TooManyRequests(wait) | ApiError::Limited(_, wait) | ApiError::Busy(wait) =
-            self
-        {
-            let secs = wait.as_secs().max(1).to_string();
+        if let Some(secs) = wait {
+            let secs = secs.to_string();
             if let Ok(value) = warp::http::HeaderValue::from_str(&secs) {
                 res.headers_mut()
                     .insert(warp::http::header::RETRY_AFTER, value);

@@ -401,6 +401,8 @@ pub fn request_host<B>(req: &Request<B>) -> Option<String> {
 fn misdirected() -> warp::reply::Response {
     let body = shared::ErrorBody {
         error: "this server does not answer for that host".into(),
+        code: shared::ErrorCode::BadRequest,
+        retry_after: None,
     };
     warp::reply::with_status(warp::reply::json(&body), StatusCode::MISDIRECTED_REQUEST)
         .into_response()

@@ -415,7 +415,7 @@ async fn reconnecting_does_not_reset_the_chat_allowance() {
     }
     ada.send_chat("one too many").await;
     assert!(
-        matches!(ada.next_msg().await.body, ServerBody::Error(ref e) if e.contains("slow down"))
+        matches!(ada.next_msg().await.body, ServerBody::Error(ref e) if e.message.contains("slow down"))
     );
     ada.ws.close().await;
     let mut again = WsClient::chat(&server, &ada.cookie, "Ada again").await;
@@ -427,7 +427,7 @@ async fn reconnecting_does_not_reset_the_chat_allowance() {
     again.send_chat("after reconnecting").await;
     let answer = again.next_msg().await;
     assert!(
-        matches!(answer.body, ServerBody::Error(ref e) if e.contains("slow down")),
+        matches!(answer.body, ServerBody::Error(ref e) if e.message.contains("slow down")),
         "the allowance is still used up: {answer:?}"
     );
 }
@@ -495,7 +495,7 @@ async fn control_characters_in_chat_text_or_cid_are_refused_and_not_broadcast() 
         room[0].ws.send_text(frame.to_string()).await;
         let answer = room[0].next_msg().await;
         assert!(
-            matches!(answer.body, ServerBody::Error(ref e) if e.contains("control")),
+            matches!(answer.body, ServerBody::Error(ref e) if e.message.contains("control")),
             "{frame}: {answer:?}"
         );
     }

@@ -316,11 +316,9 @@ async fn concurrent_chats_reach_every_socket_in_the_same_increasing_id_order() {
             let texts: Vec<String> = got
                 .iter()
                 .filter_map(|m| match &m.body {
-                    ServerBody::Chat { text: t, cid: None }
-                        if t.starts_with(&format!("{index}-")) =>
-                    {
-                        Some(t.clone())
-                    }
+                    ServerBody::Chat {
+                        text: t, cid: None, ..
+                    } if t.starts_with(&format!("{index}-")) => Some(t.clone()),
                     _ => None,
                 })
                 .collect();

@@ -23,8 +23,8 @@ async fn expect_error(member: &mut Member) -> String {
     assert_eq!(msg.user, member.user, "an error names its recipient");
     match msg.body {
         ServerBody::Error(reason) => {
-            assert!(!reason.trim().is_empty(), "the error says why");
-            reason
+            assert!(!reason.message.trim().is_empty(), "the error says why");
+            reason.message
         }
         other => panic!("{}: expected an error, got {other:?}", member.ws.label),
     }
@@ -180,7 +180,9 @@ async fn read_flood(
         };
         let msg: ServerMessage = serde_json::from_str(text.as_str()).expect("a message");
         match msg.body {
-            ServerBody::Chat { text, cid: None } => {
+            ServerBody::Chat {
+                text, cid: None, ..
+            } => {
                 assert_eq!(msg.user, flooder, "{label}: only the flooder talks");
                 if text == "done" {
                     return seen;

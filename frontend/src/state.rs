@@ -121,7 +121,7 @@ pub fn newest_broadcast_id(message: &ServerMessage) -> Option<u64> {
         ServerBody::History { messages, .. } => {
             messages.iter().filter_map(newest_broadcast_id).max()
         }
-        ServerBody::List(_) | ServerBody::Error(_) => None,
+        _ => None,
     }
 }
 
@@ -181,7 +181,12 @@ impl RoomState {
                     self.users = users;
                 }
             }
-            ServerBody::Error(text) => self.notice = Some(Notice { id, text }),
+            ServerBody::Error(refusal) => {
+                self.notice = Some(Notice {
+                    id,
+                    text: refusal.message,
+                })
+            }
             ServerBody::History {
                 messages,
                 truncated,
@@ -190,6 +195,10 @@ impl RoomState {
                 self.add_line(message, true);
                 self.trim();
             }
+            ServerBody::Rooms(_)
+            | ServerBody::Room(_)
+            | ServerBody::RoomJoin { .. }
+            | ServerBody::RoomLeave { .. } => {}
         }
     }
 

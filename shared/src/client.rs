@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::rooms::RoomId;
+
 /// Longest chat text accepted, in Unicode scalar values, after trimming.
 pub const MAX_TEXT_CHARS: usize = 2000;
 /// Longest client message id (`cid`), in Unicode scalar values.
@@ -12,26 +14,44 @@ pub const MAX_CID_CHARS: usize = 64;
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientMessage {
     /// A chat line. `cid`, chosen by the client, makes resending it safe: a second message
-    /// with a `cid` the user already used is not broadcast again.
+    /// with a `cid` the user already used is not broadcast again. Without a `room`, the
+    /// line goes to [`crate::GENERAL`] (v1 clients know no rooms).
     Chat {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomId>,
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
     },
+    /// The user has seen `room` up to message `id`. Read markers never move backwards.
+    Read { room: RoomId, id: u64 },
+    /// The user is typing in `room`; sent at most every [`crate::TYPING_EVERY_MS`].
+    Typing { room: RoomId },
 }
 
 impl ClientMessage {
-    /// Builds a chat message without a client id.
+    /// Builds a chat message for `general` without a client id.
     pub fn chat(text: impl Into<String>) -> Self {
         ClientMessage::Chat {
+            room: None,
             text: text.into(),
             cid: None,
         }
     }
 
-    /// Builds a chat message that can be resent safely.
+    /// Builds a chat message for `general` that can be resent safely.
     pub fn chat_with_cid(text: impl Into<String>, cid: impl Into<String>) -> Self {
         ClientMessage::Chat {
+            room: None,
+            text: text.into(),
+            cid: Some(cid.into()),
+        }
+    }
+
+    /// Builds a chat message for `room` that can be resent safely.
+    pub fn chat_in(room: RoomId, text: impl Into<String>, cid: impl Into<String>) -> Self {
+        ClientMessage::Chat {
+            room: Some(room),
             text: text.into(),
             cid: Some(cid.into()),
         }

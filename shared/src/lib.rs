@@ -7,7 +7,7 @@
 //! use shared::{ServerBody, ServerMessage, User};
 //!
 //! let alice = User::new(7, "Alice");
-//! let msg = ServerMessage { id: 42, ts: 1_764_070_000_000, user: alice, body: ServerBody::Chat { text: "hello".into(), cid: None } };
+//! let msg = ServerMessage { id: 42, ts: 1_764_070_000_000, user: alice, room: None, body: ServerBody::chat("hello") };
 //! let json = serde_json::to_string(&msg).unwrap();
 //! assert_eq!(
 //!     json,
@@ -17,14 +17,24 @@
 //! ```
 
 mod client;
+mod codes;
 mod names;
+mod rooms;
 mod server;
 
 pub use client::{check_chat, ChatError, ClientMessage, MAX_CID_CHARS, MAX_TEXT_CHARS};
+pub use codes::{
+    ErrorCode, CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_INVALID_USER, CLOSE_INVALID_USER_REASON,
+    CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG, MAX_FRAME_BYTES, TYPING_EVERY_MS, TYPING_SHOWN_MS,
+};
 #[cfg(feature = "names")]
 pub use names::canonical_name;
 pub use names::{validate_name, NameError, MAX_NAME_CHARS};
-pub use server::{ServerBody, ServerMessage};
+pub use rooms::{
+    slug_for, validate_room_name, validate_topic, Mute, NewRoom, Room, RoomError, RoomId, RoomKind,
+    UserRef, GENERAL, GENERAL_SLUG, MAX_SLUG_CHARS, MAX_TOPIC_CHARS,
+};
+pub use server::{Refusal, ServerBody, ServerFrame, ServerMessage, Signal};
 
 use serde::{Deserialize, Serialize};
 
@@ -72,13 +82,17 @@ pub struct SignIn {
 /// Shortest and longest password accepted at registration, in characters.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
-/// Body of every JSON error answer: `{"error": "..."}`.
+/// Body of every JSON error answer: `{"error": "...", "code": "..."}`. `code` (see
+/// [`ErrorCode`]) is what clients translate; `retry_after` (seconds) comes with 429/503.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
+    #[serde(default = "unknown_code")]
+    pub code: ErrorCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
-/// WebSocket close code: the socket has no valid session.
-pub const CLOSE_INVALID_USER: u16 = 4001;
-/// Reason sent with [`CLOSE_INVALID_USER`].
-pub const CLOSE_INVALID_USER_REASON: &str = "Invalid user";
+fn unknown_code() -> ErrorCode {
+    ErrorCode::Other(String::new())
+}

@@ -8,6 +8,7 @@ fn message(body: ServerBody) -> ServerMessage {
         id: 42,
         ts: 1_764_070_000_000,
         user: User::new(7, "Alice"),
+        room: None,
         body,
     }
 }
@@ -42,6 +43,7 @@ fn chat_message_has_the_documented_shape() {
         message(ServerBody::Chat {
             text: "hello <b>there</b> \"quoted\"".into(),
             cid: None,
+            mentions: Vec::new(),
         }),
         r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"hello <b>there</b> \"quoted\"","ts":1764070000000}"#,
     );
@@ -61,7 +63,10 @@ fn list_message_carries_users_in_data() {
 #[test]
 fn error_message_has_the_documented_shape() {
     assert_golden(
-        message(ServerBody::Error("message is too long".into())),
+        message(ServerBody::Error(shared::Refusal::new(
+            shared::ErrorCode::BadRequest,
+            "message is too long",
+        ))),
         r#"{"id":42,"type":"error","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"message is too long","ts":1764070000000}"#,
     );
 }
@@ -116,10 +121,82 @@ fn sign_in_and_error_bodies_have_the_documented_shape() {
     );
     assert_eq!(
         serde_json::to_string(&ErrorBody {
-            error: "nope".into()
+            error: "nope".into(),
+            code: shared::ErrorCode::NotFound,
+            retry_after: None,
         })
         .unwrap(),
-        r#"{"error":"nope"}"#
+        r#"{"error":"nope","code":"not_found"}"#
+    );
+    let old: ErrorBody = serde_json::from_str(r#"{"error":"nope"}"#).unwrap();
+    assert_eq!(old.code.as_str(), "", "a body without a code still reads");
+}
+
+#[test]
+fn error_frame_carries_code_and_the_refused_cid_after_ts() {
+    assert_golden(
+        message(ServerBody::Error(
+            shared::Refusal::new(shared::ErrorCode::RateLimited, "slow down")
+                .for_cid(Some("c1".into())),
+        )),
+        r#"{"id":42,"type":"error","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"slow down","ts":1764070000000,"code":"rate_limited","cid":"c1"}"#,
+    );
+}
+
+#[test]
+fn room_scoped_chat_carries_room_and_mentions_after_ts() {
+    let mut msg = message(ServerBody::Chat {
+        text: "hi @Bob".into(),
+        cid: None,
+        mentions: vec![12],
+    });
+    msg.room = Some(3);
+    assert_golden(
+        msg,
+        r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"hi @Bob","ts":1764070000000,"room":3,"mentions":[12]}"#,
+    );
+}
+
+#[test]
+fn signals_have_no_id_and_parse_apart_from_messages() {
+    let typing = shared::Signal::Typing {
+        room: 3,
+        user: User::new(7, "Alice"),
+    };
+    let json = serde_json::to_string(&typing).unwrap();
+    assert_eq!(
+        json,
+        r#"{"type":"typing","room":3,"user":{"id":7,"name":"Alice","image":7,"guest":false}}"#
+    );
+    assert_eq!(
+        shared::ServerFrame::parse(&json).unwrap(),
+        shared::ServerFrame::Signal(typing)
+    );
+    let read = r#"{"type":"read","room":3,"last":99}"#;
+    assert_eq!(
+        shared::ServerFrame::parse(read).unwrap(),
+        shared::ServerFrame::Signal(shared::Signal::Read { room: 3, last: 99 })
+    );
+    let chat = serde_json::to_string(&message(ServerBody::chat("x"))).unwrap();
+    assert!(matches!(
+        shared::ServerFrame::parse(&chat).unwrap(),
+        shared::ServerFrame::Message(_)
+    ));
+}
+
+#[test]
+fn client_read_and_typing_have_the_documented_shapes() {
+    assert_eq!(
+        serde_json::from_str::<ClientMessage>(r#"{"type":"read","room":3,"id":99}"#).unwrap(),
+        ClientMessage::Read { room: 3, id: 99 }
+    );
+    assert_eq!(
+        serde_json::to_value(ClientMessage::Typing { room: 3 }).unwrap(),
+        json!({"type": "typing", "room": 3})
+    );
+    assert_eq!(
+        serde_json::to_value(ClientMessage::chat_in(3, "hi", "c1")).unwrap(),
+        json!({"type": "chat", "room": 3, "text": "hi", "cid": "c1"})
     );
 }
 
@@ -129,6 +206,7 @@ fn chat_message_with_cid_carries_it_after_ts() {
         message(ServerBody::Chat {
             text: "hi".into(),
             cid: Some("c-1".into()),
+            mentions: Vec::new(),
         }),
         r#"{"id":42,"type":"chat","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"hi","ts":1764070000000,"cid":"c-1"}"#,
     );
@@ -140,9 +218,11 @@ fn history_message_holds_full_envelopes_and_truncated() {
         id: 3,
         ts: 1_764_069_000_000,
         user: User::new(12, "Bob"),
+        room: None,
         body: ServerBody::Chat {
             text: "earlier".into(),
             cid: None,
+            mentions: Vec::new(),
         },
     };
     assert_golden(

@@ -93,6 +93,57 @@ pub(crate) enum Command {
     Tick,
 }
 
+/// A change to rooms or memberships, asked for by an HTTP handler. The handler has already
+/// checked the request's shape (names, topics); the hub checks the rules that need the
+/// room's state (membership, visibility) and stores the events, so their ids take their
+/// place in the one ordered stream.
+#[derive(Debug, Clone)]
+pub enum RoomOp {
+    /// An account creates a public or private room and becomes its first member.
+    Create {
+        by: User,
+        name: String,
+        topic: String,
+        kind: shared::RoomKind,
+    },
+    /// A user joins a public room (joining again changes nothing).
+    Join { user: User, room: shared::RoomId },
+    /// A member leaves a room; not `general`, not a DM.
+    Leave { user: User, room: shared::RoomId },
+    /// A member of a public or private room adds another user.
+    Invite {
+        by: User,
+        room: shared::RoomId,
+        user: u64,
+    },
+    /// The one DM of `user` and `with`, made the first time.
+    Dm { user: User, with: u64 },
+    /// A member mutes or unmutes a room for themselves.
+    Mute {
+        user: User,
+        room: shared::RoomId,
+        muted: bool,
+    },
+}
+
+/// Why the hub refused a [`RoomOp`]; each maps to one HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomRefusal {
+    /// No such room, or one the user may not see (the same answer, on purpose).
+    #[error("no such room")]
+    NoSuchRoom,
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("a room with that name exists")]
+    NameTaken,
+    /// Allowed to see the room, not to do this (leave `general`, invite into a DM...).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The change could not be stored; nothing happened.
+    #[error("the change could not be saved")]
+    NotSaved,
+}
+
 /// What a newly joined socket holds: its id and its queue.
 pub struct Membership {
     pub id: ConnId,
@@ -145,6 +196,12 @@ impl Hub {
     pub async fn reject(&self, conn: ConnId, reason: impl Into<String>) {
         let reason = reason.into();
         self.send(Command::Reject { conn, reason }).await;
+    }
+
+    /// Applies a room change and answers with the room as the asking user now sees it.
+    pub async fn room(&self, op: RoomOp) -> Result<shared::Room, RoomRefusal> {
+        let _ = op;
+        Err(RoomRefusal::NotSaved)
     }
 
     /// Closes every socket of a signed-out session with `code`.

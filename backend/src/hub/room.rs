@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use shared::{ServerBody, ServerMessage, User};
+use shared::{ErrorCode, Refusal, ServerBody, ServerMessage, User};
 use tokio::sync::mpsc;
 
 use super::presence::Presence;
@@ -272,19 +272,22 @@ impl State {
                     }
                 }
                 if !self.allowances.take(user.id, Instant::now()) {
-                    let reason = "slow down: you are sending messages too fast".to_owned();
-                    self.send(conn, user, ServerBody::Error(reason), effects);
+                    let reason = "slow down: you are sending messages too fast";
+                    let refusal = Refusal::new(ErrorCode::RateLimited, reason).for_cid(cid);
+                    self.send(conn, user, ServerBody::Error(refusal), effects);
                     return;
                 }
                 let body = ServerBody::Chat {
                     text,
                     cid: cid.clone(),
+                    mentions: Vec::new(),
                 };
                 self.broadcast(tx, user, body, cid.as_deref(), Some(conn), effects);
             }
             Command::Reject { conn, reason } => {
                 if let Some((user, _)) = self.members.get(&conn).cloned() {
-                    self.send(conn, user, ServerBody::Error(reason), effects);
+                    let refusal = Refusal::new(ErrorCode::BadRequest, reason);
+                    self.send(conn, user, ServerBody::Error(refusal), effects);
                 }
             }
             Command::CloseSession { session, code } => {
@@ -331,6 +334,7 @@ impl State {
             id,
             ts: unix_millis(),
             user,
+            room: None,
             body,
         };
         // Our own message types always serialize.
@@ -349,9 +353,17 @@ impl State {
         effects: &mut Vec<Effect>,
     ) {
         let user_id = user.id;
+        let kind = body.kind();
         let (id, json) = self.envelope(user, body);
+        let row = messages::Row {
+            id,
+            user_id,
+            room: shared::GENERAL,
+            kind,
+            cid,
+        };
         if self
-            .store(tx, |tx| messages::insert(tx, id, user_id, cid, &json))
+            .store(tx, |tx| messages::insert(tx, row, &json))
             .is_some()
         {
             self.stored_max = Some(id);
@@ -446,7 +458,8 @@ impl State {
                 Effect::Broadcast { origin, .. } => {
                     if let Some((user, _)) = origin.and_then(|c| self.members.get(&c).cloned()) {
                         let reason = "your message could not be saved; please send it again";
-                        let (id, json) = self.envelope(user, ServerBody::Error(reason.into()));
+                        let refusal = Refusal::new(ErrorCode::NotSaved, reason);
+                        let (id, json) = self.envelope(user, ServerBody::Error(refusal));
                         if let Some(conn) = origin {
                             self.deliver(conn, id, Frame::from(json), safe);
                         }

@@ -58,6 +58,8 @@ pub fn create_user(
     match inserted {
         Ok(_) => {
             let id = conn.last_insert_rowid() as u64;
+            // Every user is a member of `general`, from the start.
+            super::rooms::add_member(conn, shared::GENERAL, id, now_ms)?;
             Ok(Some(match password_hash {
                 Some(_) => User::new(id, name),
                 None => User::guest(id, name),

@@ -13,15 +13,43 @@ pub struct Stored {
     pub json: String,
 }
 
-pub fn insert(
-    conn: &Connection,
-    id: u64,
-    user_id: u64,
-    cid: Option<&str>,
-    json: &str,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO messages (id, user_id, cid, json) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![id as i64, user_id as i64, cid, json])?;
+/// What [`insert`] stores besides the envelope: who it is about, in which room, its
+/// `type`, and the sender's client id.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub id: u64,
+    pub user_id: u64,
+    pub room: shared::RoomId,
+    pub kind: &'a str,
+    pub cid: Option<&'a str>,
+}
+
+impl Row<'_> {
+    /// A chat line in `general` without a client id.
+    pub fn chat(id: u64, user_id: u64) -> Self {
+        Row {
+            id,
+            user_id,
+            room: shared::GENERAL,
+            kind: "chat",
+            cid: None,
+        }
+    }
+}
+
+pub fn insert(conn: &Connection, row: Row<'_>, json: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, user_id, room_id, kind, cid, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        row.id as i64,
+        row.user_id as i64,
+        clamp(row.room),
+        row.kind,
+        row.cid,
+        json
+    ])?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod messages;
+pub mod rooms;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -208,7 +209,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
-            .call_now(|db| messages::insert(db, 7, 1, None, r#"{"id":7}"#))
+            .call_now(|db| messages::insert(db, messages::Row::chat(7, 1), r#"{"id":7}"#))
             .unwrap();
         let dest = dir.path().join("copy.db");
         store.backup(&dest).unwrap();
@@ -228,7 +229,7 @@ mod tests {
         let dir = parent.path().join("data");
         let store = Store::open(&dir).unwrap();
         store
-            .call_now(|db| messages::insert(db, 1, 1, None, "{}"))
+            .call_now(|db| messages::insert(db, messages::Row::chat(1, 1), "{}"))
             .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);

@@ -208,7 +208,9 @@ async fn handle_text(state: &AppState, id: ConnId, text: &str) {
 pub fn check(frame: &str) -> Result<Option<(String, Option<String>)>, String> {
     let message: ClientMessage =
         serde_json::from_str(frame).map_err(|err| format!("malformed message: {err}"))?;
-    let ClientMessage::Chat { text, cid } = message;
+    let ClientMessage::Chat { text, cid, .. } = message else {
+        return Ok(None);
+    };
     match shared::check_chat(&text, cid.as_deref()) {
         Ok(Some(text)) => Ok(Some((text.to_owned(), cid))),
         Ok(None) => Ok(None),

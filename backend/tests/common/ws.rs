@@ -298,7 +298,8 @@ pub async fn expect_chat(ws: &mut WsClient, from: &User, text: &str) -> ServerMe
             from,
             &ServerBody::Chat {
                 text: text.to_owned(),
-                cid: None
+                cid: None,
+                mentions: Vec::new(),
             }
         ),
         "{}: expected a chat from {}",

@@ -56,7 +56,7 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
             </div>
         },
         // Never stored in the log; nothing to draw.
-        ServerBody::List(_) | ServerBody::Error(_) | ServerBody::History { .. } => Html::default(),
+        _ => Html::default(),
     }
 }
 

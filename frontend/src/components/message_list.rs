@@ -237,9 +237,11 @@ fn pending_line(me: &User, pending: &Pending) -> ServerMessage {
         id: 0,
         ts: pending.queued_at,
         user: me.clone(),
+        room: None,
         body: ServerBody::Chat {
             text: pending.text.clone(),
             cid: Some(pending.cid.clone()),
+            mentions: Vec::new(),
         },
     }
 }

@@ -6,7 +6,7 @@
 //! resending anything not yet confirmed is always safe. Sending waits for the socket's
 //! `history`: a message that got through just before a drop is confirmed by it, not resent.
 
-use shared::{ClientMessage, ServerBody, ServerMessage};
+use shared::{ClientMessage, ErrorCode, ServerBody, ServerMessage};
 
 use crate::state::newest_broadcast_id;
 
@@ -95,8 +95,8 @@ impl Delivery {
                 self.confirm(message);
                 Step::default()
             }
-            ServerBody::Error(text)
-                if text.starts_with(SLOW_DOWN) && !self.unconfirmed.is_empty() =>
+            ServerBody::Error(refusal)
+                if refusal.code == ErrorCode::RateLimited && !self.unconfirmed.is_empty() =>
             {
                 self.held = true;
                 Step {
@@ -150,6 +150,7 @@ mod tests {
             id,
             ts: 1_764_070_000_000,
             user: User::new(from, "someone"),
+            room: None,
             body,
         }
     }
@@ -161,6 +162,7 @@ mod tests {
             ServerBody::Chat {
                 text: text.into(),
                 cid: Some(cid.into()),
+                mentions: Vec::new(),
             },
         )
     }
@@ -180,7 +182,10 @@ mod tests {
         frame(
             id,
             ME,
-            ServerBody::Error("slow down: you are sending messages too fast".into()),
+            ServerBody::Error(shared::Refusal::new(
+                shared::ErrorCode::RateLimited,
+                "slow down: you are sending messages too fast",
+            )),
         )
     }
 

@@ -13,6 +13,7 @@ fn envelope(id: u64, from: User, body: ServerBody) -> ServerMessage {
         id,
         ts: 1_764_070_000_000 + id,
         user: from,
+        room: None,
         body,
     }
 }
@@ -25,6 +26,7 @@ fn chat_body(text: &str, cid: Option<&str>) -> ServerBody {
     ServerBody::Chat {
         text: text.into(),
         cid: cid.map(str::to_owned),
+        mentions: Vec::new(),
     }
 }
 
@@ -177,7 +179,10 @@ fn server_error_becomes_a_notice_not_a_log_line() {
     let mut state = room([message(
         4,
         user(1, "Ada"),
-        ServerBody::Error("message is too long".into()),
+        ServerBody::Error(shared::Refusal::new(
+            shared::ErrorCode::BadRequest,
+            "message is too long",
+        )),
     )]);
     assert!(state.log.is_empty());
     assert_eq!(
@@ -305,7 +310,10 @@ fn last_broadcast_id_counts_join_left_and_chat_only() {
     state.apply(message(
         6,
         user(ME, "Ada"),
-        ServerBody::Error("slow down".into()),
+        ServerBody::Error(shared::Refusal::new(
+            shared::ErrorCode::RateLimited,
+            "slow down",
+        )),
     ));
     state.apply(history(7, vec![], false));
     assert_eq!(
@@ -441,7 +449,10 @@ fn a_slow_down_error_keeps_the_message_pending() {
         message(
             4,
             user(ME, "Ada"),
-            ServerBody::Error("slow down: you are sending messages too fast".into()),
+            ServerBody::Error(shared::Refusal::new(
+                shared::ErrorCode::RateLimited,
+                "slow down: you are sending messages too fast",
+            )),
         ),
     ]);
     assert_eq!(outbox_cids(&state), ["c1"]);

@@ -16,6 +16,9 @@ pub struct MessageItemProps {
     /// Typed here and not yet confirmed by the server: dimmed, with "Sending…" for a time.
     #[prop_or_default]
     pub pending: bool,
+    /// Mentions the reader: drawn so it stands out.
+    #[prop_or_default]
+    pub highlight: bool,
 }
 
 /// Text is always rendered as text nodes, never parsed as HTML.
@@ -38,6 +41,7 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                 "line-chat",
                 props.mine.then_some("line-mine"),
                 props.pending.then_some("line-pending"),
+                props.highlight.then_some("line-mention"),
             )}>
                 <Avatar user={message.user.clone()} />
                 <div class="bubble">
@@ -49,7 +53,10 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                 </div>
             </div>
         },
-        ServerBody::Join(text) | ServerBody::Left(text) => html! {
+        ServerBody::Join(text)
+        | ServerBody::Left(text)
+        | ServerBody::RoomJoin { text, .. }
+        | ServerBody::RoomLeave { text, .. } => html! {
             <div class={classes!("line", "line-system", format!("line-{}", message.body.kind()))}>
                 <span class="system-text">{ system_text(text, &message.user.name) }</span>
                 { stamp }

@@ -48,6 +48,9 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                     <div class="meta">
                         <Name user={message.user.clone()} class="author" />
                         { state }
+                        if props.highlight {
+                            <span class="mention-tag">{ "mentions you" }</span>
+                        }
                     </div>
                     <p class="text" dir="auto">{ text }</p>
                 </div>

@@ -12,6 +12,7 @@
 //! frame whose id a crash could hand out again is never sent. The hub also keeps a
 //! one-second timer: it ends presence grace periods and forgets refilled allowances.
 
+mod mentions;
 mod outbox;
 mod presence;
 mod rate;
@@ -81,12 +82,22 @@ pub(crate) enum Command {
     },
     Chat {
         conn: ConnId,
+        room: Option<shared::RoomId>,
         text: String,
         cid: Option<String>,
     },
+    Read {
+        conn: ConnId,
+        room: shared::RoomId,
+        id: u64,
+    },
+    Typing {
+        conn: ConnId,
+        room: shared::RoomId,
+    },
     Reject {
         conn: ConnId,
-        reason: String,
+        refusal: shared::Refusal,
     },
     CloseSession {
         session: u64,
@@ -196,15 +207,37 @@ impl Hub {
         self.send(Command::Leave { conn }).await;
     }
 
-    /// A chat line from socket `conn`; the text is already trimmed and within limits.
-    pub async fn chat(&self, conn: ConnId, text: String, cid: Option<String>) {
-        self.send(Command::Chat { conn, text, cid }).await;
+    /// A chat line from socket `conn` to `room` (`None`: `general`); the text is already
+    /// trimmed and within limits.
+    pub async fn chat(
+        &self,
+        conn: ConnId,
+        room: Option<shared::RoomId>,
+        text: String,
+        cid: Option<String>,
+    ) {
+        let command = Command::Chat {
+            conn,
+            room,
+            text,
+            cid,
+        };
+        self.send(command).await;
+    }
+
+    /// The user of socket `conn` has read `room` up to `id`.
+    pub async fn read(&self, conn: ConnId, room: shared::RoomId, id: u64) {
+        self.send(Command::Read { conn, room, id }).await;
+    }
+
+    /// The user of socket `conn` is typing in `room`.
+    pub async fn typing(&self, conn: ConnId, room: shared::RoomId) {
+        self.send(Command::Typing { conn, room }).await;
     }
 
     /// Sends an `error` to socket `conn` alone.
-    pub async fn reject(&self, conn: ConnId, reason: impl Into<String>) {
-        let reason = reason.into();
-        self.send(Command::Reject { conn, reason }).await;
+    pub async fn reject(&self, conn: ConnId, refusal: shared::Refusal) {
+        self.send(Command::Reject { conn, refusal }).await;
     }
 
     /// Applies a room change and answers with the room as the asking user now sees it,
@@ -271,7 +304,7 @@ mod tests {
         let history = next(&mut a).await;
         assert_eq!(history["type"], "history");
         assert_eq!(history["data"], Value::Array(vec![]));
-        hub.chat(a.id, "one".into(), None).await;
+        hub.chat(a.id, None, "one".into(), None).await;
         let chat = next(&mut a).await;
         let mut b = hub.join(User::new(2, "B"), 2, None, false).await;
         let b_join = next(&mut b).await;
@@ -295,7 +328,8 @@ mod tests {
         for _ in 0..3 {
             next(&mut a).await;
         }
-        hub.chat(a.id, "line <b>".into(), Some("c".into())).await;
+        hub.chat(a.id, None, "line <b>".into(), Some("c".into()))
+            .await;
         next(&mut a).await;
         let mut b = hub.join(User::new(2, "B"), 2, None, false).await;
         next(&mut b).await;
@@ -326,12 +360,13 @@ mod tests {
             next(&mut b).await;
         }
         next(&mut a).await; // B's join
-        hub.chat(a.id, "hi".into(), Some("c1".into())).await;
+        hub.chat(a.id, None, "hi".into(), Some("c1".into())).await;
         let original = next(&mut a).await;
         assert_eq!(next(&mut b).await, original);
-        hub.chat(a.id, "hi again".into(), Some("c1".into())).await;
+        hub.chat(a.id, None, "hi again".into(), Some("c1".into()))
+            .await;
         assert_eq!(next(&mut a).await, original);
-        hub.chat(a.id, "marker".into(), None).await;
+        hub.chat(a.id, None, "marker".into(), None).await;
         assert_eq!(
             next(&mut b).await["data"],
             "marker",
@@ -348,13 +383,14 @@ mod tests {
             next(&mut a).await;
         }
         for text in ["1", "2", "3"] {
-            hub.chat(a.id, text.into(), None).await;
+            hub.chat(a.id, None, text.into(), None).await;
         }
         assert_eq!(next(&mut a).await["data"], "1");
         assert_eq!(next(&mut a).await["data"], "2");
         let refused = next(&mut a).await;
         assert_eq!(refused["type"], "error");
         assert!(refused["data"].as_str().unwrap().contains("slow down"));
+        assert_eq!(refused["code"], "rate_limited");
     }
 
     #[tokio::test]

@@ -15,18 +15,25 @@ use shared::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::presence::Presence;
-use super::rate::Allowances;
+use super::rate::{Allowances, TypingLimits};
 use super::rooms::{Audience, Rooms};
 use super::{Command, ConnId, Frame, HubSettings, Outbox, RoomRefusal};
-use crate::store::messages::{self, Stored};
+use crate::store::messages::{self, Scope, Stored};
 use crate::store::{lock, SharedConnection, StoreError};
 
+mod greet;
 mod ops;
+mod talk;
 
 /// Commands taken in one batch (and one commit) at most.
 const MAX_BATCH: usize = 512;
-/// Stored messages replayed to a fresh socket.
+/// Stored messages replayed to a fresh socket that knows no rooms.
 const HISTORY_RECENT: usize = 100;
+/// Stored events per room replayed to a fresh room-aware socket.
+const HISTORY_RECENT_PER_ROOM: usize = 50;
+/// Rooms (those with the newest activity) whose recent events a fresh room-aware socket
+/// gets; it fetches the others when it opens them.
+const HISTORY_ROOMS: usize = 20;
 /// Stored messages replayed to a resuming socket, at most.
 const HISTORY_RESUME: usize = 1000;
 /// Largest `history` frame; older messages are left out (`truncated`) and paged with
@@ -65,6 +72,7 @@ struct State {
     ended: HashSet<u64>,
     presence: Presence,
     allowances: Allowances,
+    typing: TypingLimits,
     /// Sockets as delivery sees them, updated as a batch's effects are played out.
     peers: HashMap<ConnId, Peer>,
     /// Each user's sockets in `peers`.
@@ -109,6 +117,19 @@ enum Effect {
     /// The answer to a room change: as given if the batch was committed, `NotSaved`
     /// otherwise.
     Reply(Reply, Result<shared::Room, RoomRefusal>),
+    /// A `typing` signal for the room-aware sockets of the audience but the typist's.
+    Typing {
+        frame: Frame,
+        to: Audience,
+        typist: u64,
+    },
+    /// A `read` signal for the user's other room-aware sockets, if the batch (which moved
+    /// the marker) was committed.
+    Read {
+        frame: Frame,
+        user: u64,
+        from: ConnId,
+    },
     CloseSession {
         session: u64,
         code: u16,
@@ -120,13 +141,14 @@ impl Command {
     fn max_ids(&self) -> u64 {
         match self {
             // `join`, `list`, `history`.
-            Command::Join { .. } => 3,
+            // `join`, `list`, `rooms` and a `history` per room.
+            Command::Join { .. } => 3 + HISTORY_ROOMS as u64,
             // The line, and an `error` when it could not be stored.
             Command::Chat { .. } => 2,
             Command::Leave { .. } | Command::Reject { .. } => 1,
             // Two `room` frames (a new DM) or one and the stored event.
             Command::Room { .. } => 3,
-            Command::CloseSession { .. } => 0,
+            Command::CloseSession { .. } | Command::Read { .. } | Command::Typing { .. } => 0,
             Command::Tick => MAX_BATCH as u64,
         }
     }
@@ -147,6 +169,7 @@ impl Room {
             state: State {
                 presence: Presence::new(settings.presence_grace),
                 allowances: Allowances::new(settings.rate_burst, settings.rate_per_sec),
+                typing: TypingLimits::default(),
                 settings,
                 next_id,
                 reserved,
@@ -191,6 +214,7 @@ impl Room {
                 _ = ticks.tick() => {
                     let now = Instant::now();
                     self.state.allowances.forget_full(now);
+                    self.state.typing.forget_old(now);
                     if !self.state.presence.any_due(now) {
                         continue;
                     }
@@ -294,11 +318,23 @@ impl State {
                 }
                 let users = self.presence.users();
                 self.send(conn, user.clone(), ServerBody::List(users), effects);
+                if v2 {
+                    self.greet_rooms(tx, conn, user, since, live_from, effects);
+                    return;
+                }
                 let (after, limit) = match since {
                     Some(after) => (after, HISTORY_RESUME),
                     None => (0, HISTORY_RECENT),
                 };
-                let (id, frame) = self.history_frame(tx, user, after, live_from, limit);
+                let history = History {
+                    scope: Scope::Room(GENERAL),
+                    room: None,
+                    after,
+                    until: live_from,
+                    limit,
+                    max_bytes: self.history_budget(),
+                };
+                let (id, frame) = self.history_frame(tx, user, history);
                 effects.push(Effect::Send(conn, id, frame));
             }
             Command::Leave { conn } => {
@@ -318,36 +354,16 @@ impl State {
                     self.left(tx, user, effects);
                 }
             }
-            Command::Chat { conn, text, cid } => {
-                let Some(Member { user, .. }) = self.members.get(&conn).cloned() else {
-                    return;
-                };
-                if let Some(cid) = &cid {
-                    let found = self.store(tx, |tx| messages::by_cid(tx, user.id, cid));
-                    if let Some(Some(original)) = found {
-                        let frame = Frame::from(original.json);
-                        effects.push(Effect::Send(conn, original.id, frame));
-                        return;
-                    }
-                }
-                if !self.allowances.take(user.id, Instant::now()) {
-                    let reason = "slow down: you are sending messages too fast";
-                    let refusal = Refusal::new(ErrorCode::RateLimited, reason).for_cid(cid);
-                    self.send(conn, user, ServerBody::Error(refusal), effects);
-                    return;
-                }
-                let body = ServerBody::Chat {
-                    text,
-                    cid,
-                    mentions: Vec::new(),
-                };
-                let room = Some(GENERAL);
-                let to = Audience::Everyone;
-                self.broadcast(tx, user, room, body, to, Some(conn), effects);
-            }
-            Command::Reject { conn, reason } => {
+            Command::Chat {
+                conn,
+                room,
+                text,
+                cid,
+            } => self.chat(tx, conn, room, text, cid, effects),
+            Command::Read { conn, room, id } => self.read(tx, conn, room, id, effects),
+            Command::Typing { conn, room } => self.typing(conn, room, effects),
+            Command::Reject { conn, refusal } => {
                 if let Some(Member { user, .. }) = self.members.get(&conn).cloned() {
-                    let refusal = Refusal::new(ErrorCode::BadRequest, reason);
                     self.send(conn, user, ServerBody::Error(refusal), effects);
                 }
             }
@@ -455,17 +471,20 @@ impl State {
         effects.push(Effect::Send(conn, id, Frame::from(json)));
     }
 
-    /// The `history` envelope with the newest stored messages `after < id < until` that
-    /// fit in [`HISTORY_MAX_BYTES`] (and `limit`), oldest first. Stored messages go in as
-    /// the exact JSON they were broadcast with, never decoded and encoded again.
-    /// Without storage, the frame holds no messages and says `truncated`.
+    /// Most bytes of history one frame may hold: never more than half a socket's queue.
+    fn history_budget(&self) -> usize {
+        HISTORY_MAX_BYTES.min(self.settings.queue_bytes / 2)
+    }
+
+    /// The `history` envelope with the newest stored messages that `history` asks for
+    /// (and that fit in its byte budget), oldest first. Stored messages go in as the exact
+    /// JSON they were broadcast with, never decoded and encoded again. Without storage,
+    /// the frame holds no messages and says `truncated`.
     fn history_frame(
         &mut self,
         tx: Option<&Transaction<'_>>,
         user: User,
-        after: u64,
-        until: u64,
-        limit: usize,
+        history: History,
     ) -> (u64, Frame) {
         let id = self.next_id;
         self.next_id += 1;
@@ -477,15 +496,26 @@ impl State {
                 user: &user,
                 data,
                 ts,
+                room: history.room,
                 truncated,
             };
             serde_json::to_string(&envelope).unwrap_or_default()
         };
         // The envelope with no messages, measured, leaves the rest of the budget to them.
-        let max_bytes = HISTORY_MAX_BYTES.min(self.settings.queue_bytes / 2);
-        let budget = max_bytes.saturating_sub(envelope(Vec::new(), true).len());
+        let budget = history
+            .max_bytes
+            .saturating_sub(envelope(Vec::new(), true).len());
+        let History {
+            scope,
+            after,
+            until,
+            limit,
+            ..
+        } = history;
         let (stored, truncated): (Vec<Stored>, bool) = self
-            .store(tx, |tx| messages::between(tx, after, until, limit, budget))
+            .store(tx, |tx| {
+                messages::between(tx, scope, after, until, limit, budget)
+            })
             .unwrap_or((Vec::new(), true));
         let data: Vec<&RawValue> = stored
             .iter()
@@ -571,6 +601,31 @@ impl State {
                     }
                 }
                 Effect::ToUser(..) => {}
+                Effect::Typing { frame, to, typist } => match to {
+                    Audience::Everyone => {
+                        for peer in self.peers.values() {
+                            if peer.v2 && peer.user != typist {
+                                peer.outbox.push_signal(frame.clone());
+                            }
+                        }
+                    }
+                    Audience::Users(users) => {
+                        for user in users.into_iter().filter(|u| *u != typist) {
+                            for peer in self.room_sockets(user) {
+                                peer.outbox.push_signal(frame.clone());
+                            }
+                        }
+                    }
+                },
+                Effect::Read { frame, user, from } if committed => {
+                    let conns = self.by_user.get(&user).cloned().unwrap_or_default();
+                    for conn in conns.into_iter().filter(|c| *c != from) {
+                        if let Some(peer) = self.peers.get(&conn).filter(|p| p.v2) {
+                            peer.outbox.push_signal(frame.clone());
+                        }
+                    }
+                }
+                Effect::Read { .. } => {}
                 Effect::Reply(reply, result) => {
                     let result = match result {
                         Ok(_) if !committed => Err(RoomRefusal::NotSaved),
@@ -622,7 +677,20 @@ struct HistoryEnvelope<'a> {
     user: &'a User,
     data: Vec<&'a RawValue>,
     ts: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<RoomId>,
     truncated: bool,
+}
+
+/// What a `history` frame holds: the newest events of `scope` with `after < id < until`,
+/// at most `limit` of them and `max_bytes` in all; `room` is the room it is about, if one.
+struct History {
+    scope: Scope,
+    room: Option<RoomId>,
+    after: u64,
+    until: u64,
+    limit: usize,
+    max_bytes: usize,
 }
 
 fn unix_millis() -> u64 {

@@ -277,10 +277,18 @@ mod tests {
         /// A socket of `user`, room-aware or not, past its greeting.
         async fn socket(&self, user: &User, v2: bool) -> Membership {
             let mut m = self.hub.join(user.clone(), user.id, None, v2).await;
-            // The greeting ends with the history of general (the last one, for v2).
+            // The greeting ends with one history, or one per room for v2.
+            let mut histories = (!v2).then_some(1);
             loop {
                 let frame = next(&mut m).await;
-                if frame["type"] == "history" && frame["room"].as_u64().unwrap_or(1) == 1 {
+                if frame["type"] == "rooms" {
+                    histories = Some(frame["data"].as_array().unwrap().len().min(20));
+                }
+                if frame["type"] == "history" {
+                    let left = histories.as_mut().expect("rooms before history");
+                    *left -= 1;
+                }
+                if histories == Some(0) {
                     return m;
                 }
             }
@@ -327,7 +335,7 @@ mod tests {
 
     /// Sends a line to general from `m` and returns it as `m` received it.
     async fn marker(hub: &Hub, m: &mut Membership, text: &str) -> Value {
-        hub.chat(m.id, text.into(), None).await;
+        hub.chat(m.id, None, text.into(), None).await;
         let frame = event(m).await;
         assert_eq!(frame["data"], text);
         frame

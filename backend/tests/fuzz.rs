@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use backend::api::handlers::parse_history_query;
 use backend::session::cookie_values;
-use backend::ws::chat::check;
+use backend::ws::chat::{check, Incoming};
 use backend::ws::parse_since;
 
 fn config() -> ProptestConfig {
@@ -37,8 +37,7 @@ proptest! {
     #[test]
     fn client_frame_decoder_never_panics_and_keeps_its_limits(text in frame()) {
         match check(&text) {
-            Ok(None) => {}
-            Ok(Some((line, cid))) => {
+            Ok(Incoming::Chat { text: line, cid, .. }) => {
                 prop_assert!(!line.is_empty());
                 prop_assert_eq!(line.trim(), line.as_str());
                 prop_assert!(line.chars().count() <= shared::MAX_TEXT_CHARS);
@@ -46,7 +45,13 @@ proptest! {
                     prop_assert!((1..=shared::MAX_CID_CHARS).contains(&cid.chars().count()));
                 }
             }
-            Err(reason) => prop_assert!(!reason.is_empty()),
+            Ok(_) => {}
+            Err(refusal) => {
+                prop_assert!(!refusal.message.is_empty());
+                if let Some(cid) = refusal.cid {
+                    prop_assert!((1..=shared::MAX_CID_CHARS).contains(&cid.chars().count()));
+                }
+            }
         }
     }
 

@@ -471,7 +471,7 @@ fn optional(found: Result<Element, CmdError>) -> Result<Option<Element>, CmdErro
 }
 
 /// `text` as an XPath string literal, whatever quotes it holds.
-fn xpath_literal(text: &str) -> String {
+pub(crate) fn xpath_literal(text: &str) -> String {
     if !text.contains('\'') {
         format!("'{text}'")
     } else if !text.contains('"') {

@@ -13,6 +13,7 @@ mod api;
 mod browser;
 mod driver;
 mod log;
+mod rooms;
 mod server;
 
 pub use api::HISTORY_PAGE;

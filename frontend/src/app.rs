@@ -6,13 +6,20 @@ use yew_router::prelude::*;
 
 use crate::components::Replace;
 use crate::hooks::{use_session, Session, SessionProvider};
-use crate::pages::{RoomPage, SignInPage};
+use crate::pages::{RoomPage, SignInPage, Target};
 
 /// Every address the app answers; the server sends all of them `index.html`.
 #[derive(Debug, Clone, PartialEq, Routable)]
 pub enum Route {
+    /// `general`.
     #[at("/")]
     Room,
+    /// A room by its slug.
+    #[at("/r/:slug")]
+    Channel { slug: String },
+    /// The direct messages with one user, by their id.
+    #[at("/dm/:user")]
+    Direct { user: u64 },
     #[at("/signin")]
     SignIn,
     #[not_found]
@@ -39,7 +46,7 @@ fn Pages() -> Html {
     html! { <Switch<Route> {render} /> }
 }
 
-/// The room needs a session and the sign-in page needs none; anything else goes to the room.
+/// Rooms need a session and the sign-in page needs none; anything else goes to `general`.
 fn switch(route: Route, session: &crate::hooks::SessionHandle) -> Html {
     match (session.current(), route) {
         (Session::Checking, _) => html! { <div class="splash" aria-busy="true"></div> },
@@ -58,7 +65,14 @@ fn switch(route: Route, session: &crate::hooks::SessionHandle) -> Html {
                 </main>
             }
         }
-        (Session::SignedIn(_), Route::Room) => html! { <RoomPage /> },
+        // One page for every room, so the socket stays open while the reader moves between them.
+        (Session::SignedIn(_), Route::Room) => html! { <RoomPage target={Target::General} /> },
+        (Session::SignedIn(_), Route::Channel { slug }) => {
+            html! { <RoomPage target={Target::Slug(slug)} /> }
+        }
+        (Session::SignedIn(_), Route::Direct { user }) => {
+            html! { <RoomPage target={Target::Dm(user)} /> }
+        }
         (Session::SignedIn(_), _) => html! { <Replace to={Route::Room} /> },
         (Session::SignedOut, Route::SignIn) => html! { <SignInPage /> },
         (Session::SignedOut, _) => html! { <Replace to={Route::SignIn} /> },

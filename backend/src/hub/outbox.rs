@@ -6,6 +6,9 @@
 //! frames, lets a reader that keeps up ride out a burst of many small frames. An idle
 //! socket's queue holds no allocation worth speaking of (a channel per socket would cost
 //! every idle connection over a kilobyte).
+//!
+//! Id-less signals (`typing`, `read`) are extras: queued only while the queue is at most
+//! half full, dropped silently otherwise, and never counted toward the limit that closes.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, OnceLock};
@@ -15,7 +18,7 @@ use tokio::sync::Notify;
 use super::Frame;
 
 /// Close code for a socket whose outgoing queue overflowed (policy violation).
-pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+pub const CLOSE_SLOW_CONSUMER: u16 = shared::CLOSE_POLICY;
 /// Reason sent with [`CLOSE_SLOW_CONSUMER`] when the queue overflowed.
 pub const SLOW_CONSUMER_REASON: &str = "too many unread messages";
 /// A drained queue keeps at most this much capacity for the next burst.
@@ -35,9 +38,12 @@ pub struct Outbox {
 
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Frame>,
-    /// Payload bytes of `frames`.
+    /// Each frame, and whether it is a signal that may be dropped.
+    frames: VecDeque<(Frame, bool)>,
+    /// Payload bytes of the frames that are not signals.
     bytes: usize,
+    /// Payload bytes of the signals.
+    signal_bytes: usize,
 }
 
 impl Outbox {
@@ -60,7 +66,21 @@ impl Outbox {
             return;
         }
         queue.bytes += frame.len();
-        queue.frames.push_back(frame);
+        queue.frames.push_back((frame, false));
+        drop(queue);
+        self.notify.notify_one();
+    }
+
+    /// Queues an id-less signal unless the queue is more than half full, in which case it
+    /// is dropped: a signal is never worth closing a socket for, nor worth the room a
+    /// stored message needs.
+    pub fn push_signal(&self, frame: Frame) {
+        let mut queue = self.lock();
+        if queue.bytes + queue.signal_bytes + frame.len() > self.capacity / 2 {
+            return;
+        }
+        queue.signal_bytes += frame.len();
+        queue.frames.push_back((frame, true));
         drop(queue);
         self.notify.notify_one();
     }
@@ -98,9 +118,17 @@ impl Outbox {
     pub fn take(&self, out: &mut Vec<Frame>, max: usize) {
         let mut queue = self.lock();
         let n = queue.frames.len().min(max);
-        let start = out.len();
-        out.extend(queue.frames.drain(..n));
-        queue.bytes -= out[start..].iter().map(|f| f.len()).sum::<usize>();
+        let (mut bytes, mut signal_bytes) = (0, 0);
+        for (frame, signal) in queue.frames.drain(..n) {
+            if signal {
+                signal_bytes += frame.len();
+            } else {
+                bytes += frame.len();
+            }
+            out.push(frame);
+        }
+        queue.bytes -= bytes;
+        queue.signal_bytes -= signal_bytes;
         let more = !queue.frames.is_empty();
         if !more && queue.frames.capacity() > KEEP_CAPACITY {
             queue.frames.shrink_to(KEEP_CAPACITY);
@@ -160,6 +188,28 @@ mod tests {
         assert_eq!(outbox.close_code(), None, "taken frames free their bytes");
         outbox.push(Frame::from("z"));
         assert_eq!(outbox.closing(), Some((1008, SLOW_CONSUMER_REASON)));
+    }
+
+    #[test]
+    fn signals_are_dropped_past_half_full_and_never_close_the_socket() {
+        let outbox = Outbox::new(10);
+        outbox.push(Frame::from("abcd"));
+        outbox.push_signal(Frame::from("s"));
+        outbox.push_signal(Frame::from("t"));
+        assert_eq!(outbox.close_code(), None);
+        // Stored frames still get the whole limit: signals do not count toward it.
+        outbox.push(Frame::from("efghij"));
+        assert_eq!(outbox.close_code(), None);
+        let mut out = Vec::new();
+        outbox.take(&mut out, 10);
+        assert_eq!(out, ["abcd", "s", "efghij"].map(Frame::from));
+        outbox.push_signal(Frame::from("u"));
+        outbox.take(&mut out, 10);
+        assert_eq!(
+            out.last(),
+            Some(&Frame::from("u")),
+            "room again once drained"
+        );
     }
 
     #[test]

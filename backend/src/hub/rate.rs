@@ -1,8 +1,39 @@
 //! Chat allowances: a token bucket per user, kept across reconnects until it has filled up
-//! again, so closing and reopening sockets never buys a fresh burst.
+//! again, so closing and reopening sockets never buys a fresh burst. And the typing
+//! limit: one relayed `typing` per user and room every [`TYPING_EVERY`].
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use shared::RoomId;
+
+/// Least time between two relayed `typing` signals of one user in one room.
+pub const TYPING_EVERY: Duration = Duration::from_secs(2);
+
+/// When each user last had a `typing` relayed in each room, for the last [`TYPING_EVERY`].
+#[derive(Default)]
+pub struct TypingLimits {
+    last: HashMap<(u64, RoomId), Instant>,
+}
+
+impl TypingLimits {
+    /// Whether a `typing` of `user` in `room` may be relayed now; counts it if so.
+    pub fn allow(&mut self, user: u64, room: RoomId, now: Instant) -> bool {
+        match self.last.get(&(user, room)) {
+            Some(at) if now.saturating_duration_since(*at) < TYPING_EVERY => false,
+            _ => {
+                self.last.insert((user, room), now);
+                true
+            }
+        }
+    }
+
+    /// Forgets the signals old enough to no longer limit anything.
+    pub fn forget_old(&mut self, now: Instant) {
+        self.last
+            .retain(|_, at| now.saturating_duration_since(*at) < TYPING_EVERY);
+    }
+}
 
 /// Every user's bucket that is not full.
 pub struct Allowances {
@@ -68,7 +99,19 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn one_typing_per_user_and_room_every_two_seconds() {
+        let mut limits = TypingLimits::default();
+        let t0 = Instant::now();
+        assert!(limits.allow(1, 5, t0));
+        assert!(!limits.allow(1, 5, t0 + Duration::from_millis(1999)));
+        assert!(limits.allow(1, 6, t0), "another room");
+        assert!(limits.allow(2, 5, t0), "another user");
+        assert!(limits.allow(1, 5, t0 + TYPING_EVERY));
+        limits.forget_old(t0 + Duration::from_secs(10));
+        assert!(limits.last.is_empty());
+    }
 
     #[test]
     fn used_allowance_is_kept_until_it_has_refilled() {

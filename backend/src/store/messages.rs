@@ -1,5 +1,5 @@
-//! Stored broadcast messages (`join`, `left`, `chat`), kept as their exact JSON envelope,
-//! and the message-id watermark.
+//! Stored events (`join`, `left`, `chat`, `room_join`, `room_leave`), kept as their exact
+//! JSON envelope with the room they belong to, and the message-id watermark.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -60,21 +60,56 @@ pub fn by_cid(conn: &Connection, user_id: u64, cid: &str) -> rusqlite::Result<Op
         .optional()
 }
 
-/// The newest messages with `after < id < until`, oldest first: at most `limit` of them,
-/// and at most `max_bytes` of JSON counting a separating comma each. `true` when older
-/// ones were left out. Rows are read newest first and reading stops at the budget, so a
-/// long history never passes through memory whole.
+/// Whose messages a history reads: one room's, or those of every room a user is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Room(shared::RoomId),
+    /// `general` and every room the user is a member of.
+    RoomsOf(u64),
+}
+
+/// The newest messages of `scope` with `after < id < until`, oldest first: at most
+/// `limit` of them, and at most `max_bytes` of JSON counting a separating comma each.
+/// `true` when older ones were left out. Rows are read newest first and reading stops at
+/// the budget, so a long history never passes through memory whole.
 pub fn between(
     conn: &Connection,
+    scope: Scope,
     after: u64,
     until: u64,
     limit: usize,
     max_bytes: usize,
 ) -> rusqlite::Result<(Vec<Stored>, bool)> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, json FROM messages WHERE id > ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
-    let mut rows = statement.query(params![clamp(after), clamp(until), limit as i64 + 1])?;
+    let (sql, key) = match scope {
+        Scope::Room(room) => (
+            "SELECT id, json FROM messages WHERE room_id = ?4 AND id > ?1 AND id < ?2
+             ORDER BY id DESC LIMIT ?3",
+            room,
+        ),
+        Scope::RoomsOf(user) => (
+            "SELECT id, json FROM messages WHERE id > ?1 AND id < ?2 AND (room_id = ?5
+                 OR room_id IN (SELECT room_id FROM members WHERE user_id = ?4))
+             ORDER BY id DESC LIMIT ?3",
+            user,
+        ),
+    };
+    let mut statement = conn.prepare_cached(sql)?;
+    let general = shared::GENERAL as i64;
+    let mut rows = match scope {
+        Scope::Room(_) => statement.query(params![
+            clamp(after),
+            clamp(until),
+            limit as i64 + 1,
+            clamp(key)
+        ])?,
+        Scope::RoomsOf(_) => statement.query(params![
+            clamp(after),
+            clamp(until),
+            limit as i64 + 1,
+            clamp(key),
+            general
+        ])?,
+    };
     let mut found = Vec::new();
     let mut bytes = 0;
     let mut truncated = false;
@@ -92,10 +127,13 @@ pub fn between(
     Ok((found, truncated))
 }
 
-/// Up to `limit` messages with ids below `before`, oldest first.
+/// Up to `limit` messages of `general` with ids below `before`, oldest first: the
+/// history of clients that know no rooms, which must never show another room's events.
 pub fn before(conn: &Connection, before: u64, limit: usize) -> rusqlite::Result<Vec<Stored>> {
     let mut rows: Vec<Stored> = conn
-        .prepare_cached("SELECT id, json FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2")?
+        .prepare_cached(
+            "SELECT id, json FROM messages WHERE room_id = 1 AND id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?
         .query_map(params![clamp(before), limit as i64], row)?
         .collect::<Result<_, _>>()?;
     rows.reverse();

@@ -15,11 +15,11 @@ pub async fn serve(mut socket: Socket, shutdown: Shutdown) {
     loop {
         let reply = tokio::select! {
             _ = shutdown.cancelled() => {
-                return close(&mut socket, 1001, "server shutting down").await;
+                return close(&mut socket, shared::CLOSE_GOING_AWAY, "server shutting down").await;
             }
             beat = heartbeat.tick() => match beat {
                 Beat::Ping => Message::Ping(Default::default()),
-                Beat::Dead => return close(&mut socket, 1000, "ping timeout").await,
+                Beat::Dead => return close(&mut socket, shared::CLOSE_NORMAL, "ping timeout").await,
             },
             next = socket.next() => {
                 heartbeat.seen();

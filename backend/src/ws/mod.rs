@@ -23,7 +23,7 @@ use crate::shutdown::Shutdown;
 use crate::state::AppState;
 
 /// Largest frame (and message) a client may send.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+pub use shared::MAX_FRAME_BYTES;
 /// Initial read buffer per socket; grows only while a larger message arrives.
 const READ_BUFFER_BYTES: usize = 1024;
 /// Outgoing bytes gathered before a write; keeps the buffer small once a burst is over.
@@ -103,12 +103,12 @@ pub fn accept<B>(
     let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
         return ApiError::BadRequest("connection cannot be upgraded".into()).into_response();
     };
-    let since = match endpoint {
-        Endpoint::Chat => match parse_since(req.uri().query().unwrap_or("")) {
-            Ok(since) => since,
+    let query = match endpoint {
+        Endpoint::Chat => match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(query) => query,
             Err(err) => return err.into_response(),
         },
-        Endpoint::Echo => None,
+        Endpoint::Echo => ChatQuery::default(),
     };
     // Only the cookie values are kept, copied: the request's headers point into hyper's
     // read buffer, and holding them would keep that whole buffer alive per socket.
@@ -140,7 +140,7 @@ pub fn accept<B>(
                     tracing::error!(%err, "session lookup failed");
                     None
                 });
-                chat::serve(socket, session, since, state, shutdown).await
+                chat::serve(socket, session, query, state, shutdown).await
             }
             Endpoint::Echo => echo::serve(socket, shutdown).await,
         }
@@ -155,16 +155,34 @@ pub fn accept<B>(
     res
 }
 
-/// Reads `since=<id>` from a `/ws/chat` query; other parameters are ignored.
-pub fn parse_since(query: &str) -> Result<Option<u64>, ApiError> {
+/// What a `/ws/chat` query asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatQuery {
+    /// `since=<id>`: every stored message after that id instead of the recent ones.
+    pub since: Option<u64>,
+    /// `v=2`: every room of the user on this socket; otherwise only `general`, exactly as
+    /// version 1 of the protocol.
+    pub rooms: bool,
+}
+
+/// Reads `since=<id>` and `v=2` from a `/ws/chat` query; other parameters (and other
+/// versions) are ignored.
+pub fn parse_query(query: &str) -> Result<ChatQuery, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|_| ApiError::BadRequest("malformed query string".into()))?;
-    match pairs.iter().find(|(key, _)| key == "since") {
-        None => Ok(None),
-        Some((_, value)) => value.parse().map(Some).map_err(|_| {
+    let since = match pairs.iter().find(|(key, _)| key == "since") {
+        None => None,
+        Some((_, value)) => Some(value.parse().map_err(|_| {
             ApiError::BadRequest("since must be a message id (a whole number, 0 or more)".into())
-        }),
-    }
+        })?),
+    };
+    let rooms = pairs.iter().any(|(key, value)| key == "v" && value == "2");
+    Ok(ChatQuery { since, rooms })
+}
+
+/// Reads `since=<id>` from a `/ws/chat` query; other parameters are ignored.
+pub fn parse_since(query: &str) -> Result<Option<u64>, ApiError> {
+    parse_query(query).map(|query| query.since)
 }
 
 /// Checks the version and key headers and derives the `Sec-WebSocket-Accept` value.
@@ -199,6 +217,22 @@ mod tests {
         ] {
             assert!(parse_since(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rooms_are_asked_for_with_v_2_only() {
+        let query = |q| parse_query(q).unwrap();
+        assert!(query("v=2").rooms);
+        assert_eq!(
+            query("since=7&v=2"),
+            ChatQuery {
+                since: Some(7),
+                rooms: true
+            }
+        );
+        assert!(!query("").rooms);
+        assert!(!query("v=1").rooms);
+        assert!(!query("v=22").rooms);
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct MessageItemProps {
     /// Typed here and not yet confirmed by the server: dimmed, with "Sending…" for a time.
     #[prop_or_default]
     pub pending: bool,
+    /// Mentions the reader: drawn so it stands out.
+    #[prop_or_default]
+    pub highlight: bool,
 }
 
 /// Text is always rendered as text nodes, never parsed as HTML.
@@ -38,18 +41,25 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                 "line-chat",
                 props.mine.then_some("line-mine"),
                 props.pending.then_some("line-pending"),
+                props.highlight.then_some("line-mention"),
             )}>
                 <Avatar user={message.user.clone()} />
                 <div class="bubble">
                     <div class="meta">
                         <Name user={message.user.clone()} class="author" />
                         { state }
+                        if props.highlight {
+                            <span class="mention-tag">{ "mentions you" }</span>
+                        }
                     </div>
                     <p class="text" dir="auto">{ text }</p>
                 </div>
             </div>
         },
-        ServerBody::Join(text) | ServerBody::Left(text) => html! {
+        ServerBody::Join(text)
+        | ServerBody::Left(text)
+        | ServerBody::RoomJoin { text, .. }
+        | ServerBody::RoomLeave { text, .. } => html! {
             <div class={classes!("line", "line-system", format!("line-{}", message.body.kind()))}>
                 <span class="system-text">{ system_text(text, &message.user.name) }</span>
                 { stamp }

@@ -31,6 +31,12 @@ pub struct MessageListProps {
     /// Asks for the page before this id (the first line).
     #[prop_or_default]
     pub on_load_older: Callback<u64>,
+    /// The read marker when the room was opened: a "New messages" divider goes after it.
+    #[prop_or_default]
+    pub divider: Option<u64>,
+    /// Told whether the reader is at the bottom, each time that changes by scrolling.
+    #[prop_or_default]
+    pub on_at_bottom: Callback<bool>,
 }
 
 /// The log element itself scrolls, so `role="log"` holds exactly the lines, oldest first.
@@ -61,9 +67,13 @@ pub fn MessageList(props: &MessageListProps) -> Html {
     let onscroll = {
         let (log, pinned, unseen) = (log.clone(), pinned.clone(), unseen.clone());
         let fetch_older = fetch_older.clone();
+        let on_at_bottom = props.on_at_bottom.clone();
         Callback::from(move |_: Event| {
             if let Some(element) = log.cast::<Element>() {
                 let at_bottom = distance_from_bottom(&element) <= STICKY_PIXELS;
+                if *pinned.borrow() != at_bottom {
+                    on_at_bottom.emit(at_bottom);
+                }
                 *pinned.borrow_mut() = at_bottom;
                 if at_bottom && *unseen {
                     unseen.set(false);
@@ -167,6 +177,26 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         })
     };
 
+    let first_new = first_after(&props.lines, props.divider);
+    let mut lines = Vec::with_capacity(props.lines.len() + 1);
+    for line in &props.lines {
+        if first_new == Some(line.id) {
+            lines.push(html! {
+                <p key="new-messages" id="first-unread" class="log-divider">
+                    <span>{ "New messages" }</span>
+                </p>
+            });
+        }
+        lines.push(html! {
+            <MessageItem
+                key={line.id}
+                message={line.clone()}
+                mine={me == Some(line.user.id)}
+                highlight={mentions(line, me)}
+            />
+        });
+    }
+
     // Before the first `history` the room is not known to be empty.
     let empty = props.lines.is_empty() && props.pending.is_empty() && props.older != Older::Unknown;
     html! {
@@ -177,13 +207,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 } else {
                     <OlderMarker older={props.older} {retry} />
                 }
-                { for props.lines.iter().map(|line| html! {
-                    <MessageItem
-                        key={line.id}
-                        message={line.clone()}
-                        mine={me == Some(line.user.id)}
-                    />
-                }) }
+                { for lines }
                 if let Some(me) = &props.me {
                     { for props.pending.iter().map(|pending| html! {
                         <MessageItem
@@ -244,6 +268,17 @@ fn pending_line(me: &User, pending: &Pending) -> ServerMessage {
             mentions: Vec::new(),
         },
     }
+}
+
+/// The first line after the read marker, where the "New messages" divider goes.
+fn first_after(lines: &[ServerMessage], read: Option<u64>) -> Option<u64> {
+    let read = read?;
+    lines.iter().map(|line| line.id).find(|&id| id > read)
+}
+
+/// Whether a line mentions the reader.
+fn mentions(line: &ServerMessage, me: Option<u64>) -> bool {
+    matches!((&line.body, me), (ServerBody::Chat { mentions, .. }, Some(me)) if mentions.contains(&me))
 }
 
 fn distance_from_bottom(element: &Element) -> i32 {

@@ -3,7 +3,7 @@
 mod use_chat;
 mod use_session;
 
-pub use use_chat::{use_chat, ChatHandle, ChatProvider};
+pub use use_chat::{route_of, use_chat, ChatHandle, ChatProvider};
 pub use use_session::{
     use_session, use_sign_in, Credentials, Intent, Session, SessionHandle, SessionProvider,
 };

@@ -3,5 +3,5 @@
 mod room;
 mod signin;
 
-pub use room::RoomPage;
+pub use room::{RoomPage, Target};
 pub use signin::SignInPage;

@@ -1,8 +1,11 @@
-//! The HTTP half of the protocol: who is signed in, signing in, registering, signing out and
-//! older messages. The session itself is an `HttpOnly` cookie the browser sends on its own.
+//! The HTTP half of the protocol: who is signed in, signing in, registering, signing out,
+//! older messages and rooms (creating, browsing, joining, leaving, inviting, muting, direct
+//! messages). The session itself is an `HttpOnly` cookie the browser sends on its own.
 
 use gloo_net::http::{Request, Response};
-use shared::{ErrorBody, ServerMessage, SignIn, User};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use shared::{ErrorBody, Mute, NewRoom, Room, RoomId, ServerMessage, SignIn, User, UserRef};
 
 use crate::error::Error;
 
@@ -56,6 +59,84 @@ pub async fn sign_out() -> Result<(), Error> {
 pub async fn history(before: u64, limit: usize) -> Result<Vec<ServerMessage>, Error> {
     let url = format!("/api/history?before={before}&limit={limit}");
     let response = Request::get(&url).send().await?;
+    if response.ok() {
+        Ok(response.json().await?)
+    } else {
+        Err(refusal(response).await)
+    }
+}
+
+/// `GET /api/rooms/{id}/history`: like [`history`], for one room.
+pub async fn room_history(
+    room: RoomId,
+    before: u64,
+    limit: usize,
+) -> Result<Vec<ServerMessage>, Error> {
+    get(&format!(
+        "/api/rooms/{room}/history?before={before}&limit={limit}"
+    ))
+    .await
+}
+
+/// `GET /api/rooms`: the user's rooms, then the public rooms they are not in.
+pub async fn rooms() -> Result<Vec<Room>, Error> {
+    get("/api/rooms").await
+}
+
+/// `POST /api/rooms`: a new room, with the user as its first member.
+pub async fn create_room(room: &NewRoom) -> Result<Room, Error> {
+    post("/api/rooms", room).await
+}
+
+/// `GET /api/rooms/{id}/members`, by name.
+pub async fn members(room: RoomId) -> Result<Vec<User>, Error> {
+    get(&format!("/api/rooms/{room}/members")).await
+}
+
+/// `POST /api/rooms/{id}/join`: joins a public room.
+pub async fn join(room: RoomId) -> Result<Room, Error> {
+    post(&format!("/api/rooms/{room}/join"), &serde_json::json!({})).await
+}
+
+/// `POST /api/rooms/{id}/leave`.
+pub async fn leave(room: RoomId) -> Result<(), Error> {
+    let response = Request::post(&format!("/api/rooms/{room}/leave"))
+        .json(&serde_json::json!({}))?
+        .send()
+        .await?;
+    if response.ok() {
+        Ok(())
+    } else {
+        Err(refusal(response).await)
+    }
+}
+
+/// `POST /api/rooms/{id}/invite`: makes `user` a member.
+pub async fn invite(room: RoomId, user: u64) -> Result<Room, Error> {
+    post(&format!("/api/rooms/{room}/invite"), &UserRef { user }).await
+}
+
+/// `POST /api/rooms/{id}/mute`.
+pub async fn mute(room: RoomId, muted: bool) -> Result<Room, Error> {
+    post(&format!("/api/rooms/{room}/mute"), &Mute { muted }).await
+}
+
+/// `POST /api/dm`: the one DM room with `user`, created the first time.
+pub async fn dm(user: u64) -> Result<Room, Error> {
+    post("/api/dm", &UserRef { user }).await
+}
+
+async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Error> {
+    let response = Request::get(url).send().await?;
+    if response.ok() {
+        Ok(response.json().await?)
+    } else {
+        Err(refusal(response).await)
+    }
+}
+
+async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, Error> {
+    let response = Request::post(url).json(body)?.send().await?;
     if response.ok() {
         Ok(response.json().await?)
     } else {

@@ -4,6 +4,8 @@
 //! after the last message seen, and chat messages go out through [`Delivery`] so each is
 //! broadcast exactly once however often the socket drops.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
@@ -14,11 +16,11 @@ use gloo_events::EventListener;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State, WebSocketError};
 use gloo_timers::future::{sleep, TimeoutFuture};
-use shared::{ClientMessage, ServerMessage, CLOSE_INVALID_USER};
+use shared::{ClientMessage, ServerFrame, ServerMessage, Signal, CLOSE_INVALID_USER};
 use yew::Callback;
 
 use crate::services::delivery::Delivery;
-use crate::state::ConnectionStatus;
+use crate::state::{ConnectionStatus, Pending};
 
 /// Wait before the first retry; it doubles after every failed try.
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -37,51 +39,86 @@ const SLOW_DOWN_RETRY: Duration = Duration::from_millis(1_500);
 pub enum ChatEvent {
     Status(ConnectionStatus),
     Message(ServerMessage),
+    /// An id-less frame: someone typing, or a read marker set in another tab.
+    Signal(Signal),
+    /// The messages still unsent, whenever that list changed.
+    Outbox(Vec<Pending>),
     /// The server closed with 4001: there is no valid session, so retrying is pointless.
     SessionEnded,
 }
 
 /// A running connection. Dropping it closes the socket and ends the task.
 pub struct ChatConnection {
-    outgoing: mpsc::UnboundedSender<ClientMessage>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// Shared with the task; the page and the task run on one thread and never hold it
+    /// across an `.await`.
+    delivery: Rc<RefCell<Delivery>>,
+    on_event: Callback<ChatEvent>,
     _stop: oneshot::Sender<()>,
 }
 
 impl ChatConnection {
-    /// Starts connecting to `/ws/chat` on the page's own host as user `me`; events go to
-    /// `on_event`.
-    pub fn open(me: u64, on_event: Callback<ChatEvent>) -> Self {
+    /// Starts connecting to `/ws/chat` on the page's own host as user `me`, with the
+    /// messages left `unsent` when the page last closed; events go to `on_event`.
+    pub fn open(me: u64, unsent: Vec<Pending>, on_event: Callback<ChatEvent>) -> Self {
         let (outgoing, outgoing_rx) = mpsc::unbounded();
         let (stop, stop_rx) = oneshot::channel();
+        let delivery = Rc::new(RefCell::new(Delivery::new(me, unsent)));
+        on_event.emit(ChatEvent::Outbox(delivery.borrow().pending().to_vec()));
         let task = Task {
             outgoing: outgoing_rx,
             stop: stop_rx.fuse(),
             network: NetworkWatch::new(),
-            on_event,
-            delivery: Delivery::new(me),
+            on_event: on_event.clone(),
+            delivery: delivery.clone(),
         };
         wasm_bindgen_futures::spawn_local(task.run());
         Self {
             outgoing,
+            delivery,
+            on_event,
             _stop: stop,
         }
     }
 
-    /// Queues a message: it goes out once the socket is ready, and again on every new socket
-    /// until its broadcast comes back.
-    pub fn send(&self, message: ClientMessage) {
-        // Fails only once the task has ended, when there is nobody left to send to.
-        let _ = self.outgoing.unbounded_send(message);
+    /// Queues a chat message: it goes out once the socket is ready, and again on every new
+    /// socket until its broadcast comes back.
+    pub fn send(&self, pending: Pending) {
+        let (now, unsent) = {
+            let mut delivery = self.delivery.borrow_mut();
+            let now = delivery.queue(pending);
+            (now, delivery.pending().to_vec())
+        };
+        // Shown at once, connected or not.
+        self.on_event.emit(ChatEvent::Outbox(unsent));
+        if !now.is_empty() {
+            // Fails only once the task has ended, when there is nobody left to send to.
+            let _ = self.outgoing.unbounded_send(Outgoing::Now(now));
+        }
     }
+
+    /// Sends a read marker or a typing note now, if a socket is ready; dropped otherwise
+    /// (both are worth nothing later).
+    pub fn signal(&self, message: ClientMessage) {
+        let _ = self.outgoing.unbounded_send(Outgoing::Signal(message));
+    }
+}
+
+/// What the page hands the connection task.
+enum Outgoing {
+    /// Chat messages [`Delivery`] let go out on the current socket.
+    Now(Vec<ClientMessage>),
+    Signal(ClientMessage),
 }
 
 /// The chat address for a page served with `protocol` (`"https:"`...) from `host`, asking
 /// for everything after message `since` when there is one.
 pub fn chat_url_for(protocol: &str, host: &str, since: Option<u64>) -> String {
     let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    // `v=2`: one socket for all of the user's rooms.
     match since {
-        Some(since) => format!("{scheme}://{host}/ws/chat?since={since}"),
-        None => format!("{scheme}://{host}/ws/chat"),
+        Some(since) => format!("{scheme}://{host}/ws/chat?v=2&since={since}"),
+        None => format!("{scheme}://{host}/ws/chat?v=2"),
     }
 }
 
@@ -167,11 +204,11 @@ enum Outcome {
 
 /// The channels one connection task works with, and what it remembers between sockets.
 struct Task {
-    outgoing: mpsc::UnboundedReceiver<ClientMessage>,
+    outgoing: mpsc::UnboundedReceiver<Outgoing>,
     stop: Fuse<oneshot::Receiver<()>>,
     network: NetworkWatch,
     on_event: Callback<ChatEvent>,
-    delivery: Delivery,
+    delivery: Rc<RefCell<Delivery>>,
 }
 
 impl Task {
@@ -193,7 +230,7 @@ impl Task {
             } else {
                 ConnectionStatus::Offline
             });
-            let url = chat_url(task.delivery.since());
+            let url = chat_url(task.delivery.borrow().since());
             let ended = match WebSocket::open(&url) {
                 Ok(socket) => task.serve(socket).await,
                 Err(_) => Outcome::Dropped { stable: false },
@@ -231,9 +268,14 @@ impl Task {
         self.on_event.emit(ChatEvent::Status(status));
     }
 
+    fn outbox_changed(&self) {
+        let pending = self.delivery.borrow().pending().to_vec();
+        self.on_event.emit(ChatEvent::Outbox(pending));
+    }
+
     /// Runs one socket from opening to closing.
     async fn serve(&mut self, mut socket: WebSocket) -> Outcome {
-        self.delivery.reset();
+        self.delivery.borrow_mut().reset();
         // `poll_ready` completes once the socket has opened or failed to.
         select! {
             _ = &mut self.stop => return Outcome::Stopped,
@@ -263,11 +305,19 @@ impl Task {
                 frame = frames.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         // A frame this client cannot read (a newer message type) is skipped.
-                        let Ok(message) = serde_json::from_str::<ServerMessage>(&text) else {
-                            continue;
+                        let message = match ServerFrame::parse(&text) {
+                            Ok(ServerFrame::Message(message)) => message,
+                            Ok(ServerFrame::Signal(signal)) => {
+                                self.on_event.emit(ChatEvent::Signal(signal));
+                                continue;
+                            }
+                            Err(_) => continue,
                         };
-                        let step = self.delivery.received(&message);
+                        let step = self.delivery.borrow_mut().received(&message);
                         self.on_event.emit(ChatEvent::Message(message));
+                        if step.changed {
+                            self.outbox_changed();
+                        }
                         if step.retry_later && retry.is_terminated() {
                             retry = sleep(SLOW_DOWN_RETRY).fuse();
                         }
@@ -283,10 +333,14 @@ impl Task {
                     None => return dropped(),
                 },
                 message = self.outgoing.next() => match message {
-                    Some(message) => self.delivery.queue(message),
+                    // Queued while this socket was ready; the next one resends from its history.
+                    Some(Outgoing::Now(send)) if self.delivery.borrow().ready() => send,
+                    Some(Outgoing::Now(_)) => continue,
+                    Some(Outgoing::Signal(signal)) if self.delivery.borrow().ready() => vec![signal],
+                    Some(Outgoing::Signal(_)) => continue,
                     None => return Outcome::Stopped,
                 },
-                () = retry => self.delivery.retry(),
+                () = retry => self.delivery.borrow_mut().retry(),
                 online = self.network.next() => {
                     self.status(if online == Some(false) {
                         ConnectionStatus::Offline
@@ -320,11 +374,11 @@ mod tests {
     fn chat_url_follows_the_page_protocol_and_host_and_resumes_after_since() {
         assert_eq!(
             chat_url_for("http:", "127.0.0.1:3000", None),
-            "ws://127.0.0.1:3000/ws/chat"
+            "ws://127.0.0.1:3000/ws/chat?v=2"
         );
         assert_eq!(
             chat_url_for("https:", "chat.example", Some(41)),
-            "wss://chat.example/ws/chat?since=41"
+            "wss://chat.example/ws/chat?v=2&since=41"
         );
     }
 

@@ -5,4 +5,5 @@
 pub mod api;
 pub mod chat;
 pub mod delivery;
+pub mod notify;
 pub mod outbox;

@@ -300,3 +300,54 @@ async fn typing_reaches_the_other_members_only_has_no_id_is_limited_and_never_re
     assert!(replayed.iter().all(|e| e["type"] != "typing"));
     assert!(replayed.iter().any(|e| e["data"] == "after typing"));
 }
+
+#[tokio::test]
+async fn refusals_carry_a_code_and_the_refused_cid() {
+    let rs = RoomServer::start().await;
+    let (_ada, ada_cookie) = rs.guest("Ada").await;
+    let mut ada2 = RoomSocket::open(&rs.server, &ada_cookie, "ada", None).await;
+    let long = "x".repeat(shared::MAX_TEXT_CHARS + 1);
+    let cases = [
+        (
+            json!({"type": "chat", "text": long, "cid": "k1"}),
+            "too_long",
+            Some("k1"),
+        ),
+        (
+            json!({"type": "chat", "text": "a\u{7}", "cid": "k2"}),
+            "control_character",
+            Some("k2"),
+        ),
+        (
+            json!({"type": "chat", "text": "hi", "cid": ""}),
+            "bad_cid",
+            None,
+        ),
+        (
+            json!({"type": "shout", "text": "hi", "cid": "k3"}),
+            "bad_request",
+            Some("k3"),
+        ),
+        (
+            json!({"type": "read", "room": "general"}),
+            "bad_request",
+            None,
+        ),
+    ];
+    for (frame, code, cid) in cases {
+        ada2.send(frame.clone()).await;
+        let refused = ada2.next().await;
+        assert_eq!(refused["type"], "error", "{frame}");
+        assert_eq!(refused["code"], code, "{frame}");
+        assert_eq!(refused["cid"].as_str(), cid, "{frame}");
+        assert!(refused["id"].as_u64().is_some());
+    }
+    ada2.ws
+        .send(tokio_tungstenite::tungstenite::Message::Binary(
+            vec![1].into(),
+        ))
+        .await;
+    assert_eq!(ada2.next().await["code"], "bad_request");
+    let line = marker(&mut ada2, "still open").await;
+    assert_eq!(line["room"], GENERAL);
+}

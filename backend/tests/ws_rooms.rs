@@ -351,3 +351,31 @@ async fn refusals_carry_a_code_and_the_refused_cid() {
     let line = marker(&mut ada2, "still open").await;
     assert_eq!(line["room"], GENERAL);
 }
+
+#[tokio::test]
+async fn a_v1_socket_resuming_gets_general_only() {
+    let rs = RoomServer::start().await;
+    let (ada, ada_cookie) = rs.account("Ada").await;
+    let mut ada2 = RoomSocket::open(&rs.server, &ada_cookie, "ada", None).await;
+    let start = id(&marker(&mut ada2, "start").await);
+    let room = rs.create(&ada, "Mine", RoomKind::Public).await;
+    ada2.chat(room.id, "elsewhere", "e1").await;
+    own(&mut ada2, "e1").await;
+    let end = marker(&mut ada2, "end").await;
+    let path = format!("/ws/chat?since={start}");
+    let mut v1 = WsClient::open(&rs.server, &path, Some(&ada_cookie), None, "ada-v1").await;
+    let history = loop {
+        let frame = v1.next_json().await;
+        if frame["type"] == "history" {
+            break frame;
+        }
+    };
+    let events = history["data"].as_array().expect("events");
+    assert_eq!(events.last(), Some(&end));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["room"].as_u64().unwrap_or(GENERAL) == GENERAL),
+        "{events:?}"
+    );
+}

@@ -1,4 +1,5 @@
-//! The chat hub: who is online, and the one ordered stream of messages they all see.
+//! The chat hub: who is online, which rooms there are and who is in them, and the one
+//! ordered stream of messages, of which each socket sees its user's rooms' share.
 //!
 //! The hub is a single thread that owns the room and the message database. Sockets send
 //! it commands; it takes them in batches, applies them in order (giving every message

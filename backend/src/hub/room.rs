@@ -1,29 +1,30 @@
-//! The room as the hub's thread sees it: applies a batch of commands (ids, storage), then
-//! plays out what they lead to (delivery). Presence and allowances live in their own files.
+//! The hub's thread: applies a batch of commands (ids, storage), then plays out what they
+//! lead to. The parts live beside it: `greet` (a socket's first frames), `history`,
+//! `talk` (chat, read markers, typing), `ops` (room changes) and `deliver`; presence,
+//! allowances, rooms and mentions in their own files one level up.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, Transaction};
-use serde::Serialize;
-use serde_json::value::RawValue;
-use shared::{
-    ErrorCode, Refusal, RoomId, ServerBody, ServerMessage, User, CLOSE_INTERNAL, CLOSE_POLICY,
-    GENERAL,
-};
+use shared::{RoomId, ServerBody, ServerMessage, User, CLOSE_POLICY, GENERAL};
 use tokio::sync::{mpsc, oneshot};
 
 use super::presence::Presence;
 use super::rate::{Allowances, TypingLimits};
 use super::rooms::{Audience, Rooms};
 use super::{Command, ConnId, Frame, HubSettings, Outbox, RoomRefusal};
-use crate::store::messages::{self, Scope, Stored};
+use crate::store::messages::{self, Scope};
 use crate::store::{lock, SharedConnection, StoreError};
 
+mod deliver;
 mod greet;
+mod history;
 mod ops;
 mod talk;
+
+use history::History;
 
 /// Commands taken in one batch (and one commit) at most.
 const MAX_BATCH: usize = 512;
@@ -471,61 +472,6 @@ impl State {
         effects.push(Effect::Send(conn, id, Frame::from(json)));
     }
 
-    /// Most bytes of history one frame may hold: never more than half a socket's queue.
-    fn history_budget(&self) -> usize {
-        HISTORY_MAX_BYTES.min(self.settings.queue_bytes / 2)
-    }
-
-    /// The `history` envelope with the newest stored messages that `history` asks for
-    /// (and that fit in its byte budget), oldest first. Stored messages go in as the exact
-    /// JSON they were broadcast with, never decoded and encoded again. Without storage,
-    /// the frame holds no messages and says `truncated`.
-    fn history_frame(
-        &mut self,
-        tx: Option<&Transaction<'_>>,
-        user: User,
-        history: History,
-    ) -> (u64, Frame) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let ts = unix_millis();
-        let envelope = |data: Vec<&RawValue>, truncated: bool| {
-            let envelope = HistoryEnvelope {
-                id,
-                kind: "history",
-                user: &user,
-                data,
-                ts,
-                room: history.room,
-                truncated,
-            };
-            serde_json::to_string(&envelope).unwrap_or_default()
-        };
-        // The envelope with no messages, measured, leaves the rest of the budget to them.
-        let budget = history
-            .max_bytes
-            .saturating_sub(envelope(Vec::new(), true).len());
-        let History {
-            scope,
-            after,
-            until,
-            limit,
-            ..
-        } = history;
-        let (stored, truncated): (Vec<Stored>, bool) = self
-            .store(tx, |tx| {
-                messages::between(tx, scope, after, until, limit, budget)
-            })
-            .unwrap_or((Vec::new(), true));
-        let data: Vec<&RawValue> = stored
-            .iter()
-            // Stored rows were written by this server from valid JSON; one that is not is
-            // left out rather than sent broken.
-            .filter_map(|s| serde_json::from_str(&s.json).ok())
-            .collect();
-        (id, Frame::from(envelope(data, truncated)))
-    }
-
     /// Makes sure the next `needed` ids are reserved on disk, in a commit of their own,
     /// before any of them is used: a frame sent with an id that a crash could hand out
     /// again would break "ids always increase".
@@ -539,158 +485,6 @@ impl State {
             Err(err) => tracing::error!(%err, "could not reserve message ids"),
         }
     }
-
-    /// Plays out a batch's effects in order; stored broadcasts only if they were committed,
-    /// other frames only if their ids are safe on disk.
-    fn play(&mut self, effects: Vec<Effect>, committed: bool) {
-        // Ids below this cannot be handed out again after a crash.
-        let mut safe = self.reserved;
-        if let (true, Some(stored)) = (committed, self.stored_max) {
-            safe = safe.max(stored + 1);
-        }
-        for effect in effects {
-            match effect {
-                Effect::Register(conn, peer) => {
-                    self.by_user.entry(peer.user).or_default().push(conn);
-                    self.peers.insert(conn, peer);
-                }
-                Effect::Unregister(conn) => {
-                    if let Some(peer) = self.peers.remove(&conn) {
-                        if let Some(conns) = self.by_user.get_mut(&peer.user) {
-                            conns.retain(|c| *c != conn);
-                            if conns.is_empty() {
-                                self.by_user.remove(&peer.user);
-                            }
-                        }
-                    }
-                }
-                Effect::Broadcast { frame, to, .. } if committed => match to {
-                    Audience::Everyone => {
-                        for peer in self.peers.values() {
-                            peer.outbox.push(frame.clone());
-                        }
-                    }
-                    Audience::Users(users) => {
-                        for user in users {
-                            for peer in self.room_sockets(user) {
-                                peer.outbox.push(frame.clone());
-                            }
-                        }
-                    }
-                },
-                Effect::Broadcast {
-                    origin: Some(conn),
-                    cid,
-                    ..
-                } => {
-                    if let Some(Member { user, .. }) = self.members.get(&conn).cloned() {
-                        let reason = "your message could not be saved; please send it again";
-                        let refusal = Refusal::new(ErrorCode::NotSaved, reason).for_cid(cid);
-                        let (id, json) = self.envelope(user, None, ServerBody::Error(refusal));
-                        self.deliver(conn, id, Frame::from(json), safe);
-                    }
-                }
-                Effect::Broadcast { .. } => {}
-                Effect::Send(conn, id, frame) => self.deliver(conn, id, frame, safe),
-                Effect::ToUser(user, id, frame) if committed => {
-                    let conns: Vec<ConnId> = self.by_user.get(&user).cloned().unwrap_or_default();
-                    for conn in conns {
-                        if self.peers.get(&conn).is_some_and(|p| p.v2) {
-                            self.deliver(conn, id, frame.clone(), safe);
-                        }
-                    }
-                }
-                Effect::ToUser(..) => {}
-                Effect::Typing { frame, to, typist } => match to {
-                    Audience::Everyone => {
-                        for peer in self.peers.values() {
-                            if peer.v2 && peer.user != typist {
-                                peer.outbox.push_signal(frame.clone());
-                            }
-                        }
-                    }
-                    Audience::Users(users) => {
-                        for user in users.into_iter().filter(|u| *u != typist) {
-                            for peer in self.room_sockets(user) {
-                                peer.outbox.push_signal(frame.clone());
-                            }
-                        }
-                    }
-                },
-                Effect::Read { frame, user, from } if committed => {
-                    let conns = self.by_user.get(&user).cloned().unwrap_or_default();
-                    for conn in conns.into_iter().filter(|c| *c != from) {
-                        if let Some(peer) = self.peers.get(&conn).filter(|p| p.v2) {
-                            peer.outbox.push_signal(frame.clone());
-                        }
-                    }
-                }
-                Effect::Read { .. } => {}
-                Effect::Reply(reply, result) => {
-                    let result = match result {
-                        Ok(_) if !committed => Err(RoomRefusal::NotSaved),
-                        result => result,
-                    };
-                    // The asker may have given up waiting; nothing to do then.
-                    let _ = reply.send(result);
-                }
-                Effect::CloseSession { session, code } => {
-                    for peer in self.peers.values().filter(|p| p.session == session) {
-                        peer.outbox.close(code);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The room-aware sockets of `user`.
-    fn room_sockets(&self, user: u64) -> impl Iterator<Item = &Peer> {
-        self.by_user
-            .get(&user)
-            .into_iter()
-            .flatten()
-            .filter_map(|conn| self.peers.get(conn))
-            .filter(|peer| peer.v2)
-    }
-
-    /// Queues a frame for one socket, or closes the socket when the frame's id is not safe.
-    fn deliver(&self, conn: ConnId, id: u64, frame: Frame, safe: u64) {
-        let Some(peer) = self.peers.get(&conn) else {
-            return;
-        };
-        if id < safe {
-            peer.outbox.push(frame);
-        } else {
-            peer.outbox
-                .close_with(CLOSE_INTERNAL, "server error; please reconnect");
-        }
-    }
-}
-
-/// The `history` message with its stored messages as raw JSON; fields in the documented
-/// order, as `shared::ServerMessage` writes them.
-#[derive(Serialize)]
-struct HistoryEnvelope<'a> {
-    id: u64,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    user: &'a User,
-    data: Vec<&'a RawValue>,
-    ts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    room: Option<RoomId>,
-    truncated: bool,
-}
-
-/// What a `history` frame holds: the newest events of `scope` with `after < id < until`,
-/// at most `limit` of them and `max_bytes` in all; `room` is the room it is about, if one.
-struct History {
-    scope: Scope,
-    room: Option<RoomId>,
-    after: u64,
-    until: u64,
-    limit: usize,
-    max_bytes: usize,
 }
 
 fn unix_millis() -> u64 {
@@ -704,6 +498,7 @@ fn unix_millis() -> u64 {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use shared::CLOSE_INTERNAL;
 
     fn settings() -> HubSettings {
         HubSettings {

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod rooms;
 pub mod ws;
 
 use std::future::Future;

@@ -375,6 +375,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rooms_history_frame_is_byte_for_byte_what_the_protocol_types_write() {
+        let f = fixture();
+        let ada = f.account("Ada");
+        let room = f.create(&ada, "Team", RoomKind::Public).await;
+        let mut ada2 = f.socket(&ada, true).await;
+        f.hub
+            .chat(ada2.id, Some(room.id), "hi @Ada".into(), Some("c".into()))
+            .await;
+        event(&mut ada2).await;
+        let m = f.hub.join(ada.clone(), 9, None, true).await;
+        let mut raw = Vec::new();
+        while raw.len() < 4 {
+            m.outbox.changed().await;
+            m.outbox.take(&mut raw, 10);
+        }
+        // list, rooms, general's history, then the room's.
+        let history = raw[3].as_str();
+        let typed: shared::ServerMessage = serde_json::from_str(history).unwrap();
+        assert_eq!(typed.room, Some(room.id));
+        assert!(
+            matches!(typed.body, shared::ServerBody::History { ref messages, .. } if messages.len() == 2)
+        );
+        assert_eq!(serde_json::to_string(&typed).unwrap(), history);
+    }
+
+    #[tokio::test]
     async fn guests_cannot_create_rooms() {
         let f = fixture();
         let guest = f.guest("Gus");

@@ -217,6 +217,23 @@ impl Browser {
         .unwrap_or(i64::MAX)
     }
 
+    /// The elements that reach past the right edge of the window, for failure messages.
+    pub async fn overflowing_elements(&self) -> String {
+        self.eval(
+            r#"const width = document.documentElement.clientWidth;
+               return Array.from(document.querySelectorAll('body *'))
+                   .filter(el => el.getBoundingClientRect().right > width + 0.5)
+                   .slice(0, 8)
+                   .map(el => `${el.tagName.toLowerCase()}.${el.className} right=${el.getBoundingClientRect().right}`)
+                   .join('\n');"#,
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+    }
+
     /// The title of the tab.
     pub async fn title(&self) -> String {
         self.client().title().await.unwrap_or_default()

@@ -34,9 +34,8 @@ impl Browser {
         .await
     }
 
-    /// Opens the room `name` from the room list and waits for its heading.
-    pub async fn open_room(&self, name: &str) {
-        // On a phone the list is a drawer, opened from the header.
+    /// Makes sure the room list shows: on a phone it is a drawer, opened from the header.
+    pub async fn show_rooms(&self) {
         let shown = self
             .eval(
                 "return getComputedStyle(document.querySelector('nav[aria-label=\"Rooms\"]')).display !== 'none';",
@@ -47,6 +46,11 @@ impl Browser {
         if shown == Value::Bool(false) {
             self.click_button("Rooms").await;
         }
+    }
+
+    /// Opens the room `name` from the room list and waits for its heading.
+    pub async fn open_room(&self, name: &str) {
+        self.show_rooms().await;
         self.room_link(name)
             .await
             .click()
@@ -116,6 +120,7 @@ impl Browser {
 
     /// Creates a room with "+ New room" and waits until it is open.
     pub async fn create_room(&self, name: &str, private: bool) {
+        self.show_rooms().await;
         self.click_button("+ New room").await;
         self.fill("Room name", name).await;
         if private {
@@ -133,6 +138,7 @@ impl Browser {
 
     /// Joins the public room `name` through "Browse rooms" and waits until it is open.
     pub async fn join_room(&self, name: &str) {
+        self.show_rooms().await;
         self.click_button("Browse rooms").await;
         let xpath = format!(
             "//button[@aria-label={}]",
@@ -209,6 +215,23 @@ impl Browser {
         .ok()
         .and_then(|value| value.as_i64())
         .unwrap_or(i64::MAX)
+    }
+
+    /// The elements that reach past the right edge of the window, for failure messages.
+    pub async fn overflowing_elements(&self) -> String {
+        self.eval(
+            r#"const width = document.documentElement.clientWidth;
+               return Array.from(document.querySelectorAll('body *'))
+                   .filter(el => el.getBoundingClientRect().right > width + 0.5)
+                   .slice(0, 8)
+                   .map(el => `${el.tagName.toLowerCase()}.${el.className} right=${el.getBoundingClientRect().right}`)
+                   .join('\n');"#,
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
     }
 
     /// The title of the tab.

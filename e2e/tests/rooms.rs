@@ -22,7 +22,7 @@ async fn two_users_create_a_room_join_it_and_talk() {
     bob.type_into("Message", "hello design").await;
     bob.type_into("Message", &enter()).await;
     ada.wait_for_line_by("Bob", "hello design", &["Ada"]).await;
-    ada.open_room("General").await;
+    ada.open_room("general").await;
     assert!(
         !ada.log_text()
             .await
@@ -70,7 +70,7 @@ async fn an_unread_badge_shows_for_a_room_not_open_and_clears_when_opened() {
     bob.sign_in("Bob").await;
     ada.create_room("Ops", false).await;
     bob.join_room("Ops").await;
-    bob.open_room("General").await;
+    bob.open_room("general").await;
 
     for text in ["deploy at noon", "and a second thing"] {
         ada.type_into("Message", text).await;
@@ -98,7 +98,7 @@ async fn a_mention_is_counted_on_the_room_and_highlighted_in_it() {
     bob.sign_in("Bob").await;
     ada.create_room("Ops", false).await;
     bob.join_room("Ops").await;
-    ada.open_room("General").await;
+    ada.open_room("general").await;
 
     bob.type_into("Message", "@Ad").await;
     bob.type_into("Message", "\u{e004}").await; // Tab picks the suggestion.
@@ -176,7 +176,7 @@ async fn the_phone_layout_has_no_horizontal_overflow_and_a_room_drawer() {
         "nothing scrolls sideways"
     );
 
-    ada.open_room("General").await;
+    ada.open_room("general").await;
     assert_eq!(
         ada.horizontal_overflow().await,
         0,

@@ -112,10 +112,11 @@ fn Room(props: &RoomProps) -> Html {
     }
     // Opening a room: its divider, the composer's focus, and a history when it has none.
     {
-        let (dispatch, problem) = (chat.dispatch.clone(), problem.clone());
+        let (dispatch, problem, drawer) = (chat.dispatch.clone(), problem.clone(), drawer.clone());
         use_effect_with(current, move |current| {
             if let Some(room) = *current {
                 problem.set(None);
+                drawer.set(false);
                 dispatch.emit(Action::Open(room));
                 focus_composer();
             }

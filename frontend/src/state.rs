@@ -184,7 +184,7 @@ impl RoomState {
             ServerBody::Error(refusal) => {
                 self.notice = Some(Notice {
                     id,
-                    text: refusal.message,
+                    text: crate::messages::sentence(&refusal.code, &refusal.message),
                 })
             }
             ServerBody::History {

@@ -1,4 +1,4 @@
-//! Who is online right now.
+//! Who is online right now, or, while disconnected, who was when last known.
 
 use shared::User;
 use yew::prelude::*;
@@ -10,22 +10,35 @@ pub struct UserListProps {
     pub users: Vec<User>,
     /// The reader's own id, to mark their entry.
     pub me: Option<u64>,
+    /// Not connected: the list is the last one known, not who is online now. It is dimmed
+    /// and says so, rather than show everyone as online.
+    #[prop_or_default]
+    pub unknown: bool,
 }
 
 /// One `<li>` per user, in the order the server lists them (by id).
 #[component]
 pub fn UserList(props: &UserListProps) -> Html {
     html! {
-        <ul class="user-list" aria-label="Online users">
-            { for props.users.iter().map(|user| {
-                let mine = props.me == Some(user.id);
-                html! {
-                    <li key={user.id} class={classes!("user", mine.then_some("user-me"))}>
-                        <Avatar user={user.clone()} small=true />
-                        <Name user={user.clone()} class="user-name" />
-                    </li>
-                }
-            }) }
-        </ul>
+        <>
+            if props.unknown {
+                <p id="online-unknown" class="online-unknown">{ "Unknown while offline" }</p>
+            }
+            <ul
+                class={classes!("user-list", props.unknown.then_some("user-list-unknown"))}
+                aria-label="Online users"
+                aria-describedby={props.unknown.then_some("online-unknown")}
+            >
+                { for props.users.iter().map(|user| {
+                    let mine = props.me == Some(user.id);
+                    html! {
+                        <li key={user.id} class={classes!("user", mine.then_some("user-me"))}>
+                            <Avatar user={user.clone()} small=true />
+                            <Name user={user.clone()} class="user-name" />
+                        </li>
+                    }
+                }) }
+            </ul>
+        </>
     }
 }

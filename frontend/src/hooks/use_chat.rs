@@ -24,6 +24,8 @@ pub struct ChatHandle {
     pub dismiss_notice: Callback<()>,
     /// Fetches the page of messages before the given id (the first line of the log).
     pub load_older: Callback<u64>,
+    /// While disconnected: tries to connect at once rather than after the wait.
+    pub retry: Callback<()>,
 }
 
 impl ChatHandle {
@@ -108,11 +110,20 @@ pub fn ChatProvider(props: &ChatProviderProps) -> Html {
             });
         })
     };
+    let retry = {
+        let connection = connection.clone();
+        use_callback((), move |(), _| {
+            if let Some(connection) = connection.borrow().as_ref() {
+                connection.retry_now();
+            }
+        })
+    };
     let handle = ChatHandle {
         room,
         send,
         dismiss_notice,
         load_older,
+        retry,
     };
     html! {
         <ContextProvider<ChatHandle> context={handle}>

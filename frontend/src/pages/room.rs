@@ -4,6 +4,7 @@ use yew::prelude::*;
 
 use crate::components::{Avatar, Composer, MessageList, Name, Notice, Status, UserList};
 use crate::hooks::{use_chat, use_session, ChatProvider};
+use crate::state::ConnectionStatus;
 
 /// The page owns the chat connection: it opens when the room appears and closes when it goes.
 #[component]
@@ -38,7 +39,7 @@ fn Room() -> Html {
                         <p class="room-subtitle">{ "General room" }</p>
                     </div>
                 </div>
-                <Status status={room.status} />
+                <Status status={room.status} on_retry={chat.retry.clone()} />
                 <div class="me">
                     if let Some(user) = &me {
                         <Avatar user={user.clone()} small=true />
@@ -54,7 +55,11 @@ fn Room() -> Html {
                     { "Online" }
                     <span class="people-count">{ room.users.len() }</span>
                 </h2>
-                <UserList users={room.users.clone()} me={my_id} />
+                <UserList
+                    users={room.users.clone()}
+                    me={my_id}
+                    unknown={room.status != ConnectionStatus::Connected}
+                />
             </aside>
             <section class="conversation" aria-label="Conversation">
                 <MessageList

@@ -171,18 +171,21 @@ async fn a_reader_at_the_bottom_stays_there_when_two_users_send_a_batch_at_once(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_limited_outbox_draining_keeps_the_sender_at_the_bottom() {
+async fn a_rate_limited_outbox_draining_keeps_sender_and_readers_at_the_bottom() {
     let mut config = TestServer::config();
     // Thirty messages against a burst of five: most wait in the outbox and drain slowly.
     config.rate_burst = 5.0;
-    config.rate_per_sec = 10.0;
+    config.rate_per_sec = 4.0;
     let h = Harness::start_with(config).await;
-    let reader = h.browser().await;
-    reader.sign_in("Carol").await;
+    let (reader, watcher) = h.two_signed_in("Carol", "Dan").await;
 
+    // One at a time, as a fast typist sends them.
     let said = numbered("queued", 30);
-    send_from_the_composer(&reader, &said).await;
-    wait_for_all_at_the_bottom(&reader, "a drained outbox", &said).await;
+    for text in &said {
+        send_from_the_composer(&reader, std::slice::from_ref(text)).await;
+    }
+    wait_for_all_at_the_bottom(&reader, "the sender, after a drained outbox", &said).await;
+    wait_for_all_at_the_bottom(&watcher, "another reader, after the drain", &said).await;
     reader
         .wait_for_settled_lines("all thirty delivered, in order", |lines| {
             lines.once_in_order_by("Carol", &as_strs(&said))
@@ -195,6 +198,7 @@ async fn a_rate_limited_outbox_draining_keeps_the_sender_at_the_bottom() {
     );
 
     reader.close().await;
+    watcher.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,6 +549,8 @@ const CRAMPED: &str = r#"
         signOut: Array.from(document.querySelectorAll('button')).find(b => b.textContent.trim() === 'Sign out'),
         online: document.querySelector('[aria-label="Online users"]'),
     };
+    const retry = Array.from(document.querySelectorAll('button')).find(b => b.textContent.trim() === 'Retry now');
+    if (retry) parts.retry = retry;
     const rects = Object.fromEntries(Object.entries(parts).map(([k, el]) => [k, el && el.getBoundingClientRect()]));
     const problems = [];
     const names = Object.keys(rects);
@@ -564,7 +570,7 @@ const CRAMPED: &str = r#"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_320_px_the_header_and_the_online_strip_do_not_overlap() {
-    let h = Harness::start().await;
+    let mut h = Harness::start().await;
     let (alice, bob) = h.two_signed_in("Alexandrina Wolfe", "Bob").await;
     bob.type_into("Message", "a message to look at").await;
     bob.type_into("Message", &enter()).await;
@@ -579,6 +585,13 @@ async fn at_320_px_the_header_and_the_online_strip_do_not_overlap() {
         assert_eq!(problems, json!([]), "at {width} px");
         screenshot(&alice, &format!("room-{width}")).await;
     }
+    // Disconnected, the header also offers "Retry now".
+    h.server.stop().await;
+    alice.wait_for_status("Reconnecting…").await;
+    alice.button("Retry now").await;
+    let problems = alice.eval(CRAMPED, vec![]).await.expect("measure the page");
+    assert_eq!(problems, json!([]), "at 320 px, disconnected");
+    screenshot(&alice, "room-320-offline").await;
 
     alice.close().await;
     bob.close().await;

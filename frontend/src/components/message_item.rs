@@ -21,6 +21,9 @@ pub struct MessageItemProps {
     /// for screen readers.
     #[prop_or_default]
     pub continued: bool,
+    /// Mentions the reader: drawn so it stands out.
+    #[prop_or_default]
+    pub highlight: bool,
 }
 
 /// Text is always rendered as text nodes, never parsed as HTML.
@@ -44,6 +47,7 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                 "line-continued",
                 props.mine.then_some("line-mine"),
                 props.pending.then_some("line-pending"),
+                props.highlight.then_some("line-mention"),
             )}>
                 <span class="gutter">{ stamp }</span>
                 <div class="bubble">
@@ -53,6 +57,9 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                         </span>
                         if props.pending {
                             { state }
+                        }
+                        if props.highlight {
+                            <span class="mention-tag">{ "mentions you" }</span>
                         }
                     </div>
                     <p class="text" dir="auto">{ text }</p>
@@ -65,18 +72,25 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                 "line-chat",
                 props.mine.then_some("line-mine"),
                 props.pending.then_some("line-pending"),
+                props.highlight.then_some("line-mention"),
             )}>
                 <Avatar user={message.user.clone()} />
                 <div class="bubble">
                     <div class="meta">
                         <Name user={message.user.clone()} class="author" />
                         { state }
+                        if props.highlight {
+                            <span class="mention-tag">{ "mentions you" }</span>
+                        }
                     </div>
                     <p class="text" dir="auto">{ text }</p>
                 </div>
             </article>
         },
-        ServerBody::Join(text) | ServerBody::Left(text) => html! {
+        ServerBody::Join(text)
+        | ServerBody::Left(text)
+        | ServerBody::RoomJoin { text, .. }
+        | ServerBody::RoomLeave { text, .. } => html! {
             <div class={classes!("line", "line-system", format!("line-{}", message.body.kind()))}>
                 <span class="system-text">{ system_text(text, &message.user.name) }</span>
                 { stamp }

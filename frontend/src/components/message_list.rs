@@ -36,6 +36,12 @@ pub struct MessageListProps {
     /// Asks for the page before this id (the first line).
     #[prop_or_default]
     pub on_load_older: Callback<u64>,
+    /// The read marker when the room was opened: a "New messages" divider goes after it.
+    #[prop_or_default]
+    pub divider: Option<u64>,
+    /// Told whether the reader is at the bottom, each time that changes by scrolling.
+    #[prop_or_default]
+    pub on_at_bottom: Callback<bool>,
 }
 
 /// Whether a line belongs in the log. Presence (`join` / `left`) shows in the online list.
@@ -89,11 +95,13 @@ pub fn MessageList(props: &MessageListProps) -> Html {
     let onscroll = {
         let (log, reader, redraw) = (log.clone(), reader.clone(), redraw.clone());
         let fetch_older = fetch_older.clone();
+        let on_at_bottom = props.on_at_bottom.clone();
         Callback::from(move |_: Event| {
             let Some(element) = log.cast::<Element>() else {
                 return;
             };
             let top = element.scroll_top();
+            let was_pinned = reader.pinned.get();
             if distance_from_bottom(&element) <= STICKY_PIXELS {
                 reader.pinned.set(true);
                 reader.seen.set(newest_id);
@@ -102,6 +110,9 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 }
             } else if top < reader.last_top.get() {
                 reader.pinned.set(false);
+            }
+            if reader.pinned.get() != was_pinned {
+                on_at_bottom.emit(reader.pinned.get());
             }
             reader.last_top.set(top);
             if top <= FETCH_PIXELS {
@@ -227,6 +238,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         None => Vec::new(),
     };
     let all: Vec<&ServerMessage> = shown.iter().copied().chain(pending.iter()).collect();
+    let first_new = first_after(&shown, props.divider);
     let rows = layout(all.iter().map(|line| stamp(line)));
     let now = Date::now() as u64;
     let today = local_day(now, offset_at(now));
@@ -261,14 +273,23 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                             }
                             _ => line.id.to_string(),
                         };
+                        let divider = !is_pending && first_new == Some(line.id);
                         html! {
-                            <MessageItem
-                                {key}
-                                message={line.clone()}
-                                mine={me == Some(line.user.id)}
-                                pending={is_pending}
-                                {continued}
-                            />
+                            <>
+                                if divider {
+                                    <p key="new-messages" id="first-unread" class="log-divider">
+                                        <span>{ "New messages" }</span>
+                                    </p>
+                                }
+                                <MessageItem
+                                    {key}
+                                    message={line.clone()}
+                                    mine={me == Some(line.user.id)}
+                                    pending={is_pending}
+                                    highlight={mentions(line, me)}
+                                    {continued}
+                                />
+                            </>
                         }
                     }
                 }) }
@@ -351,6 +372,17 @@ fn rows_first_ts(rows: &[Row], lines: &[&ServerMessage], day: i64) -> u64 {
             Row::Day(_) => None,
         })
         .unwrap_or_default()
+}
+
+/// The first line after the read marker, where the "New messages" divider goes.
+fn first_after(lines: &[&ServerMessage], read: Option<u64>) -> Option<u64> {
+    let read = read?;
+    lines.iter().map(|line| line.id).find(|&id| id > read)
+}
+
+/// Whether a line mentions the reader.
+fn mentions(line: &ServerMessage, me: Option<u64>) -> bool {
+    matches!((&line.body, me), (ServerBody::Chat { mentions, .. }, Some(me)) if mentions.contains(&me))
 }
 
 fn distance_from_bottom(element: &Element) -> i32 {

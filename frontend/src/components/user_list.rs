@@ -13,7 +13,7 @@ pub struct UserListProps {
     /// Not connected: the list is the last one known, not who is online now. It is dimmed
     /// and says so, rather than show everyone as online.
     #[prop_or_default]
-    pub unknown: bool,
+    pub stale: bool,
 }
 
 /// One `<li>` per user, in the order the server lists them (by id).
@@ -21,13 +21,14 @@ pub struct UserListProps {
 pub fn UserList(props: &UserListProps) -> Html {
     html! {
         <>
-            if props.unknown {
+            if props.stale {
                 <p id="online-unknown" class="online-unknown">{ "Unknown while offline" }</p>
             }
             <ul
-                class={classes!("user-list", props.unknown.then_some("user-list-unknown"))}
+                class={classes!("user-list", props.stale.then_some("user-list-unknown"))}
                 aria-label="Online users"
-                aria-describedby={props.unknown.then_some("online-unknown")}
+                aria-describedby={props.stale.then_some("online-unknown")}
+                aria-busy={props.stale.then_some("true")}
             >
                 { for props.users.iter().map(|user| {
                     let mine = props.me == Some(user.id);

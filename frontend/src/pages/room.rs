@@ -58,7 +58,7 @@ fn Room() -> Html {
                 <UserList
                     users={room.users.clone()}
                     me={my_id}
-                    unknown={room.status != ConnectionStatus::Connected}
+                    stale={room.status != ConnectionStatus::Connected}
                 />
             </aside>
             <section class="conversation" aria-label="Conversation">

@@ -33,8 +33,9 @@ const JITTER: f64 = 0.25;
 const STABLE_MILLIS: f64 = 10_000.0;
 /// Wait between tries after the server said it is restarting (1001).
 const RESTART_RETRY: Duration = Duration::from_millis(250);
-/// How many tries at [`RESTART_RETRY`] before the usual backoff takes over: about 5 s.
-const RESTART_TRIES: u32 = 20;
+/// How many tries at [`RESTART_RETRY`] before the usual backoff takes over: about 10 s,
+/// long enough for a restart or a quick deploy.
+const RESTART_TRIES: u32 = 40;
 /// Wait after the server refused a message as too fast; it refills one message a second.
 const SLOW_DOWN_RETRY: Duration = Duration::from_millis(1_500);
 

@@ -12,21 +12,59 @@ use shared::{User, PASSWORD_CHARS};
 
 pub use hashing::{Busy, HashPool};
 
-use crate::error::ApiError;
 use crate::limits::{LoginLimiter, NewUser, SignupLimiter};
 use crate::session::{unix_millis, Sessions};
 use crate::store::accounts::GuestOutcome;
 use crate::store::{accounts, Store, StoreError};
 use crate::Config;
 
-/// The one answer for an unknown account and a wrong password, so neither is revealed.
-const BAD_CREDENTIALS: &str = "wrong name or password";
 /// What a client is told to wait when every hashing thread is busy and the queue is full.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// How often expired sessions and abandoned guests are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Guests younger than this are never purged: their session may be being issued.
 const GUEST_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// Why signing in or registering failed. Says nothing about HTTP; the API maps each to
+/// one answer (`impl From<AccountError> for ApiError`).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    BadName(shared::NameError),
+    /// A new password whose length is outside [`PASSWORD_CHARS`], or none.
+    #[error("password must be {} to {} characters", PASSWORD_CHARS.start(), PASSWORD_CHARS.end())]
+    BadPassword,
+    /// Registering a name that an account holds (or one that looks the same).
+    #[error("that name belongs to an account")]
+    AccountHolds,
+    /// A guest sign-in with a name that an account holds.
+    #[error("that name belongs to an account; sign in with its password")]
+    AccountHoldsSignIn,
+    #[error("a guest with that name is signed in")]
+    GuestHolds,
+    /// A password sign-in to a name that no account holds.
+    #[error("no account has that name")]
+    NoAccount,
+    #[error("wrong password")]
+    WrongPassword,
+    /// Guests are turned off (`--no-guests`).
+    #[error("guest sign-in is turned off")]
+    GuestsOff,
+    /// Too many failed password sign-ins; retry after this long.
+    #[error("too many failed attempts")]
+    TooManyAttempts(Duration),
+    #[error("too many registrations")]
+    TooManyRegistrations(Duration),
+    #[error("too many guest sign-ins")]
+    TooManyGuests(Duration),
+    /// Every hashing thread is busy and the queue is full.
+    #[error("busy")]
+    Busy(Duration),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
 
 /// A new session: the user, the cookie value proving it, and the sessions of look-alike
 /// guests that registering ended (their sockets are to be closed with 4001).
@@ -54,10 +92,6 @@ impl Accounts {
     /// Starts the hashing threads sized by `config`.
     pub fn new(store: Store, sessions: Sessions, config: &Config) -> std::io::Result<Self> {
         let hashes = HashPool::new(config.hash_concurrency(), config.hash_queue)?;
-        // Made now, so the first unknown name does not cost two hashes (nor tell so).
-        let _ = hashes.spawn(|| {
-            dummy_hash();
-        });
         Ok(Accounts {
             store,
             sessions,
@@ -80,20 +114,15 @@ impl Accounts {
         name: &str,
         password: &str,
         addr: Option<IpAddr>,
-    ) -> Result<SignedIn, ApiError> {
+    ) -> Result<SignedIn, AccountError> {
         let name = valid_name(name)?;
-        let count = password.chars().count();
-        if !PASSWORD_CHARS.contains(&count) {
-            return Err(ApiError::BadRequest(format!(
-                "password must be {} to {} characters",
-                PASSWORD_CHARS.start(),
-                PASSWORD_CHARS.end()
-            )));
+        if !PASSWORD_CHARS.contains(&password.chars().count()) {
+            return Err(AccountError::BadPassword);
         }
         let counted = self
             .signups
             .take(NewUser::Account, addr)
-            .map_err(|wait| ApiError::Limited("too many registrations", wait))?;
+            .map_err(AccountError::TooManyRegistrations)?;
         let result = self.create_account(name, password).await;
         if result.is_err() {
             // Only accounts actually created count against the address.
@@ -102,29 +131,28 @@ impl Accounts {
         result
     }
 
-    async fn create_account(&self, name: String, password: &str) -> Result<SignedIn, ApiError> {
-        const TAKEN: ApiError = ApiError::Conflict("that name belongs to an account");
+    async fn create_account(&self, name: String, password: &str) -> Result<SignedIn, AccountError> {
         // On the hashing thread, the name is looked up first to spare the hash when it is
         // taken; a request turned away with 503 has cost no database work either.
         let (store, lookup, password) = (self.store.clone(), name.clone(), password.to_owned());
-        let hash =
-            self.hashes
-                .run(
-                    move || match store.call_now(|db| accounts::account(db, &lookup)) {
-                        Ok(Some(_)) => Err(TAKEN),
-                        Ok(None) => hash_password(&password)
-                            .map_err(|err| ApiError::Internal(err.to_string())),
-                        Err(err) => Err(err.into()),
-                    },
-                )
-                .await
-                .map_err(|Busy| ApiError::Busy(BUSY_RETRY))??;
+        let hash = self
+            .hashes
+            .run(
+                move || match store.call_now(|db| accounts::account(db, &lookup)) {
+                    Ok(Some(_)) => Err(AccountError::AccountHolds),
+                    Ok(None) => hash_password(&password)
+                        .map_err(|err| AccountError::Hashing(err.to_string())),
+                    Err(err) => Err(err.into()),
+                },
+            )
+            .await
+            .map_err(|Busy| AccountError::Busy(BUSY_RETRY))??;
         let _names = self.names.lock().await;
         let created = self
             .store
             .call(move |db| accounts::create_account(db, &name, &hash, unix_millis()))
             .await?;
-        let (user, ended_sessions) = created.ok_or(TAKEN)?;
+        let (user, ended_sessions) = created.ok_or(AccountError::AccountHolds)?;
         let cookie = self.sessions.issue(&user).await?;
         Ok(SignedIn {
             user,
@@ -139,7 +167,7 @@ impl Accounts {
         name: &str,
         password: Option<&str>,
         addr: Option<IpAddr>,
-    ) -> Result<SignedIn, ApiError> {
+    ) -> Result<SignedIn, AccountError> {
         let name = valid_name(name)?;
         match password {
             Some(password) => self.sign_in_account(name, password, addr).await,
@@ -152,39 +180,41 @@ impl Accounts {
         name: String,
         password: &str,
         addr: Option<IpAddr>,
-    ) -> Result<SignedIn, ApiError> {
+    ) -> Result<SignedIn, AccountError> {
         // Counted before hashing, so parallel guesses cannot get past the limits.
         let attempt = self
             .logins
             .attempt(&shared::canonical_name(&name), addr)
-            .map_err(ApiError::TooManyRequests)?;
+            .map_err(AccountError::TooManyAttempts)?;
         // The lookup runs on the hashing thread too: a flood of sign-ins queues there, not
-        // on the database, and one turned away with 503 has cost nothing.
+        // on the database, and one turned away with 503 has cost nothing. An unknown name
+        // is said to be one (the client offers to register it), so it needs no hash; it
+        // still counts as a failed attempt, which bounds how fast names can be probed.
         let store = self.store.clone();
         let password = password.to_owned();
         let checked = self
             .hashes
             .run(move || {
-                let account = store.call_now(|db| accounts::account(db, &name))?;
-                // An unknown name costs as much as a wrong password, so timing tells nothing.
-                let (user, hash) = match account {
-                    Some(account) => (Some(account.user), Some(account.password_hash)),
-                    None => (None, None),
+                let Some(account) = store.call_now(|db| accounts::account(db, &name))? else {
+                    return Ok(Err(AccountError::NoAccount));
                 };
-                let ok = verify_password(&password, hash.as_deref());
-                Ok::<_, StoreError>(user.filter(|_| ok))
+                if hashing::verify_password(password.as_bytes(), &account.password_hash) {
+                    Ok(Ok(account.user))
+                } else {
+                    Ok(Err(AccountError::WrongPassword))
+                }
             })
             .await;
         match checked {
             Err(Busy) => {
                 self.logins.refund(attempt);
-                Err(ApiError::Busy(BUSY_RETRY))
+                Err(AccountError::Busy(BUSY_RETRY))
             }
-            Ok(Err(err)) => {
+            Ok(Err::<_, StoreError>(err)) => {
                 self.logins.refund(attempt);
                 Err(err.into())
             }
-            Ok(Ok(Some(user))) => {
+            Ok(Ok(Ok(user))) => {
                 self.logins.refund(attempt);
                 let cookie = self.sessions.issue(&user).await?;
                 Ok(SignedIn {
@@ -193,7 +223,7 @@ impl Accounts {
                     ended_sessions: Vec::new(),
                 })
             }
-            Ok(Ok(None)) => Err(ApiError::BadCredentials(BAD_CREDENTIALS)),
+            Ok(Ok(Err(refused))) => Err(refused),
         }
     }
 
@@ -201,16 +231,14 @@ impl Accounts {
         &self,
         name: String,
         addr: Option<IpAddr>,
-    ) -> Result<SignedIn, ApiError> {
+    ) -> Result<SignedIn, AccountError> {
         if !self.guests_allowed {
-            return Err(ApiError::Forbidden(
-                "guest sign-in is turned off; register or sign in with a password",
-            ));
+            return Err(AccountError::GuestsOff);
         }
         let counted = self
             .signups
             .take(NewUser::Guest, addr)
-            .map_err(|wait| ApiError::Limited("too many guest sign-ins", wait))?;
+            .map_err(AccountError::TooManyGuests)?;
         let result = self.create_guest(name).await;
         if result.is_err() {
             self.signups.refund(NewUser::Guest, addr, counted);
@@ -218,7 +246,7 @@ impl Accounts {
         result
     }
 
-    async fn create_guest(&self, name: String) -> Result<SignedIn, ApiError> {
+    async fn create_guest(&self, name: String) -> Result<SignedIn, AccountError> {
         let live_since = unix_millis().saturating_sub(self.sessions.idle().as_millis() as u64);
         let _names = self.names.lock().await;
         let outcome = self
@@ -227,14 +255,8 @@ impl Accounts {
             .await?;
         let user = match outcome {
             GuestOutcome::Created(user) => user,
-            GuestOutcome::AccountHolds => {
-                return Err(ApiError::Conflict(
-                    "that name belongs to an account; sign in with its password",
-                ))
-            }
-            GuestOutcome::GuestHolds => {
-                return Err(ApiError::Conflict("a guest with that name is signed in"))
-            }
+            GuestOutcome::AccountHolds => return Err(AccountError::AccountHoldsSignIn),
+            GuestOutcome::GuestHolds => return Err(AccountError::GuestHolds),
         };
         let cookie = self.sessions.issue(&user).await?;
         Ok(SignedIn {
@@ -279,33 +301,12 @@ impl Accounts {
     }
 }
 
-fn valid_name(raw: &str) -> Result<String, ApiError> {
-    shared::validate_name(raw).map_err(|err| ApiError::BadRequest(err.to_string()))
+fn valid_name(raw: &str) -> Result<String, AccountError> {
+    shared::validate_name(raw).map_err(AccountError::BadName)
 }
 
 fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
     hashing::hash_password(password.as_bytes(), &new_salt()?)
-}
-
-/// Checks `password` against `hash`, or against a dummy hash when there is none.
-fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let dummy;
-    let hash = match hash {
-        Some(hash) => hash,
-        None => {
-            dummy = dummy_hash();
-            &dummy
-        }
-    };
-    hashing::verify_password(password.as_bytes(), hash)
-}
-
-/// A real argon2id hash of a password nobody has, made once.
-fn dummy_hash() -> String {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY
-        .get_or_init(|| hash_password("no account has this password").unwrap_or_default())
-        .clone()
 }
 
 fn new_salt() -> Result<SaltString, argon2::password_hash::Error> {

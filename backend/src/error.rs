@@ -1,4 +1,6 @@
 //! Error types, one per layer: [`ApiError`] for HTTP answers, [`Error`] for the process.
+//! Domain errors ([`crate::accounts::AccountError`], [`crate::hub::RoomRefusal`]) become
+//! HTTP answers here, each in one `From`.
 
 use std::convert::Infallible;
 
@@ -25,17 +27,39 @@ impl std::fmt::Debug for Error {
     }
 }
 
-/// Everything an HTTP request can fail with; each maps to one status and a JSON body.
+/// Everything an HTTP request can fail with; each maps to one status, one
+/// [`ErrorCode`] and a JSON body.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A user name, room name or topic broke a rule: 400 `bad_name`.
+    #[error("{0}")]
+    BadName(String),
+    /// A new password of the wrong length, or none: 400 `bad_password`.
+    #[error("{0}")]
+    BadPassword(String),
     #[error("not signed in")]
     Unauthorized,
+    /// A password sign-in to a name no account holds: 401 `no_account`.
+    #[error("no account has that name")]
+    NoAccount,
+    /// 401 `wrong_password`.
+    #[error("wrong name or password")]
+    WrongPassword,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A request from a foreign `Origin`: 403 `bad_origin`.
+    #[error("origin not allowed")]
+    BadOrigin,
     #[error("not found")]
     NotFound,
+    /// No such room, or one the user may not see: the same 404 `no_such_room` for both.
+    #[error("no such room")]
+    NoSuchRoom,
+    /// 404 `not_found`.
+    #[error("no such user")]
+    NoSuchUser,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body must be at most {0} bytes")]
@@ -44,18 +68,21 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("this path only accepts WebSocket upgrades")]
     UpgradeRequired,
-    #[error("{0}")]
-    BadCredentials(&'static str),
+    /// The name (of a user or a room) is held: 409 `name_taken`.
     #[error("{0}")]
     Conflict(&'static str),
-    #[error("too many failed attempts; try again in {} seconds", .0.as_secs())]
+    #[error("too many failed attempts; try again in {} seconds", .0.as_secs().max(1))]
     TooManyRequests(std::time::Duration),
-    /// Any other limit (registrations, guest sign-ins per address): 429 with `Retry-After`.
+    /// Any other limit (registrations, guest sign-ins per address, rooms per user): 429
+    /// with `Retry-After`.
     #[error("{what}; try again in {secs} seconds", what = .0, secs = .1.as_secs().max(1))]
     Limited(&'static str, std::time::Duration),
     /// Every password-hashing thread is busy and the queue is full: 503 with `Retry-After`.
     #[error("the server is busy; try again in {} seconds", .0.as_secs().max(1))]
     Busy(std::time::Duration),
+    /// A change could not be stored; nothing happened: 500 `not_saved`.
+    #[error("the change could not be saved; try again")]
+    NotSaved,
     /// Details go to the log, never to the client.
     #[error("internal error")]
     Internal(String),
@@ -67,22 +94,70 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(err: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError as E;
+        match err {
+            E::BadName(err) => ApiError::BadName(err.to_string()),
+            E::BadPassword => ApiError::BadPassword(format!(
+                "password must be {} to {} characters",
+                shared::PASSWORD_CHARS.start(),
+                shared::PASSWORD_CHARS.end()
+            )),
+            E::AccountHolds => ApiError::Conflict("that name belongs to an account"),
+            E::AccountHoldsSignIn => {
+                ApiError::Conflict("that name belongs to an account; sign in with its password")
+            }
+            E::GuestHolds => ApiError::Conflict("a guest with that name is signed in"),
+            E::NoAccount => ApiError::NoAccount,
+            E::WrongPassword => ApiError::WrongPassword,
+            E::GuestsOff => ApiError::Forbidden(
+                "guest sign-in is turned off; register or sign in with a password",
+            ),
+            E::TooManyAttempts(wait) => ApiError::TooManyRequests(wait),
+            E::TooManyRegistrations(wait) => ApiError::Limited("too many registrations", wait),
+            E::TooManyGuests(wait) => ApiError::Limited("too many guest sign-ins", wait),
+            E::Busy(wait) => ApiError::Busy(wait),
+            E::Store(err) => err.into(),
+            E::Hashing(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl From<crate::hub::RoomRefusal> for ApiError {
+    fn from(refusal: crate::hub::RoomRefusal) -> Self {
+        use crate::hub::RoomRefusal as R;
+        match refusal {
+            R::NoSuchRoom => ApiError::NoSuchRoom,
+            R::NoSuchUser => ApiError::NoSuchUser,
+            R::NameTaken => ApiError::Conflict("a room with that name exists"),
+            R::Forbidden(why) => ApiError::Forbidden(why),
+            R::NotSaved => ApiError::NotSaved,
+        }
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) | ApiError::BadName(_) | ApiError::BadPassword(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unauthorized | ApiError::NoAccount | ApiError::WrongPassword => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden(_) | ApiError::BadOrigin => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::NoSuchRoom | ApiError::NoSuchUser => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
-            ApiError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests(_) | ApiError::Limited(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotSaved | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -92,15 +167,21 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::UpgradeRequired | ApiError::MethodNotAllowed => {
                 ErrorCode::BadRequest
             }
+            ApiError::BadName(_) => ErrorCode::BadName,
+            ApiError::BadPassword(_) => ErrorCode::BadPassword,
             ApiError::Unauthorized => ErrorCode::SignedOut,
+            ApiError::NoAccount => ErrorCode::NoAccount,
+            ApiError::WrongPassword => ErrorCode::WrongPassword,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
-            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::BadOrigin => ErrorCode::BadOrigin,
+            ApiError::NotFound | ApiError::NoSuchUser => ErrorCode::NotFound,
+            ApiError::NoSuchRoom => ErrorCode::NoSuchRoom,
             ApiError::PayloadTooLarge(_) => ErrorCode::TooLarge,
             ApiError::UnsupportedMediaType => ErrorCode::NotJson,
-            ApiError::BadCredentials(_) => ErrorCode::WrongPassword,
             ApiError::Conflict(_) => ErrorCode::NameTaken,
             ApiError::TooManyRequests(_) | ApiError::Limited(..) => ErrorCode::RateLimited,
             ApiError::Busy(_) => ErrorCode::Busy,
+            ApiError::NotSaved => ErrorCode::NotSaved,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -145,7 +226,7 @@ pub async fn handle_rejection(err: Rejection) -> Result<warp::reply::Response, I
     } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed
     } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::PayloadTooLarge(crate::api::MAX_BODY_BYTES)
+        ApiError::PayloadTooLarge(crate::limits::MAX_BODY_BYTES)
     } else if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
         ApiError::UnsupportedMediaType
     } else {

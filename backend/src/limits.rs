@@ -1,5 +1,6 @@
 //! Attempt counting over sliding windows: failed sign-ins per (name, address), per address
-//! and per name; registrations and guest sign-ins per address.
+//! and per name; registrations and guest sign-ins per address; rooms created per user.
+//! Also the size limit of request bodies.
 //!
 //! An attempt is counted *before* the work it stands for (a password hash) and refunded
 //! when it turns out fine, so requests sent in parallel cannot slip past a limit.
@@ -12,6 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::net::addr_key;
+
+/// Largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 4096;
+/// Rooms one user may create in any hour.
+pub const ROOMS_PER_HOUR: usize = 20;
 
 /// The window failed sign-ins are counted over.
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
@@ -196,6 +202,11 @@ fn refund_latest<K: Hash + Eq + Clone>(limit: &SlidingLimit<K>, key: &K, since: 
     if let Some(at) = found {
         refund_locked(&mut map, key, at);
     }
+}
+
+/// Rooms created per user id, [`ROOMS_PER_HOUR`] in any hour.
+pub fn room_creations() -> SlidingLimit<u64> {
+    SlidingLimit::new(ROOMS_PER_HOUR, HOUR)
 }
 
 /// Registrations and guest sign-ins per client address per hour.

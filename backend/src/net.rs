@@ -5,10 +5,15 @@
 //! one subscriber usually holds a whole /64 and could otherwise rotate through it.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use http::HeaderMap;
+
+/// The client's address, put on every request for the routes to read: the TCP peer, or
+/// what a trusted proxy says (see [`client_ip`]). The port is the peer's.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
 
 /// An address block such as `10.0.0.0/8` or `::1/128`; a bare address is a block of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,14 +26,10 @@ use tower_service::Service;
 use warp::Reply;
 
 use crate::conn::{ConnLimits, ConnSlot, QuietLog, Refused};
+use crate::net::ClientAddr;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::ws::{self, Endpoint};
-
-/// The client's address, put on every request for the routes to read: the TCP peer, or
-/// what a trusted proxy says (see [`crate::net::client_ip`]). The port is the peer's.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// How long open connections get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);

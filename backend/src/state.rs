@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::accounts::Accounts;
 use crate::hub::{Hub, HubSettings};
+use crate::limits::SlidingLimit;
 use crate::session::Sessions;
 use crate::store::Store;
 use crate::{Config, Error};
@@ -17,6 +18,8 @@ pub struct AppState {
     pub accounts: Accounts,
     pub store: Store,
     pub config: Arc<Config>,
+    /// Rooms created per user, [`crate::limits::ROOMS_PER_HOUR`] an hour.
+    pub room_creations: SlidingLimit<u64>,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
             accounts,
             store,
             config: Arc::new(config),
+            room_creations: crate::limits::room_creations(),
         })
     }
 }

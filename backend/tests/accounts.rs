@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::ws::{Member, WsClient};
-use common::{expect_json_error, session_cookie, TestServer};
+use common::{expect_error_code, expect_json_error, session_cookie, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 use shared::User;
@@ -91,20 +91,62 @@ async fn registered_user_keeps_the_same_id_across_sign_ins() {
 }
 
 #[tokio::test]
-async fn wrong_password_and_unknown_account_get_the_same_401() {
+async fn password_sign_in_tells_no_account_from_a_wrong_password() {
     let server = TestServer::start().await;
     register(&server, "Ada", "correct horse").await;
-    let wrong = expect_json_error(
-        signin_with(&server, "Ada", "wrong horse").await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    let unknown = expect_json_error(
-        signin_with(&server, "Nobody", "wrong horse").await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert_eq!(wrong, unknown);
+    let wrong = signin_with(&server, "Ada", "wrong horse").await;
+    assert_eq!(
+        expect_error_code(wrong, StatusCode::UNAUTHORIZED).await,
+        "wrong_password"
+    );
+    // The client offers to register a name that has no account.
+    let unknown = signin_with(&server, "Nobody", "wrong horse").await;
+    assert_eq!(
+        expect_error_code(unknown, StatusCode::UNAUTHORIZED).await,
+        "no_account"
+    );
+    // A guest's name has no account either.
+    server.signin("Gus").await;
+    let guest = signin_with(&server, "Gus", "some password").await;
+    assert_eq!(
+        expect_error_code(guest, StatusCode::UNAUTHORIZED).await,
+        "no_account"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_and_register_refusals_carry_their_code() {
+    let server = TestServer::start().await;
+    let short = register(&server, "Ada", "short").await;
+    assert_eq!(
+        expect_error_code(short, StatusCode::BAD_REQUEST).await,
+        "bad_password"
+    );
+    let missing = server
+        .post_json("/api/register", &json!({"name": "Ada"}))
+        .await;
+    assert_eq!(
+        expect_error_code(missing, StatusCode::BAD_REQUEST).await,
+        "bad_password"
+    );
+    let invisible = server
+        .post_signin_json(&json!({"name": "A\u{200B}da"}))
+        .await;
+    assert_eq!(
+        expect_error_code(invisible, StatusCode::BAD_REQUEST).await,
+        "bad_name"
+    );
+    register(&server, "Ada", "correct horse").await;
+    let taken = register(&server, "ADA", "correct horse").await;
+    assert_eq!(
+        expect_error_code(taken, StatusCode::CONFLICT).await,
+        "name_taken"
+    );
+    let guest = server.post_signin_json(&json!({"name": "ada"})).await;
+    assert_eq!(
+        expect_error_code(guest, StatusCode::CONFLICT).await,
+        "name_taken"
+    );
 }
 
 #[tokio::test]

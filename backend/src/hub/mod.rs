@@ -16,6 +16,7 @@ mod outbox;
 mod presence;
 mod rate;
 mod room;
+mod rooms;
 
 pub use outbox::{Outbox, CLOSE_SLOW_CONSUMER};
 pub use room::HISTORY_MAX_BYTES;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::User;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::store::{SharedConnection, StoreError};
@@ -71,6 +72,8 @@ pub(crate) enum Command {
         user: User,
         session: u64,
         since: Option<u64>,
+        /// The socket asked for rooms (`/ws/chat?v=2`).
+        v2: bool,
         outbox: Arc<Outbox>,
     },
     Leave {
@@ -88,6 +91,10 @@ pub(crate) enum Command {
     CloseSession {
         session: u64,
         code: u16,
+    },
+    Room {
+        op: RoomOp,
+        reply: oneshot::Sender<Result<shared::Room, RoomRefusal>>,
     },
     /// From the hub's own timer: grace periods may be over.
     Tick,
@@ -167,8 +174,9 @@ impl Hub {
     }
 
     /// Accepts a socket: `join` to everyone when it is the user's first, then `list` and
-    /// `history` to it. `since` asks for every stored message after that id.
-    pub async fn join(&self, user: User, session: u64, since: Option<u64>) -> Membership {
+    /// `history` to it. `since` asks for every stored message after that id; `v2` for
+    /// every room of the user (otherwise the socket sees only `general`).
+    pub async fn join(&self, user: User, session: u64, since: Option<u64>, v2: bool) -> Membership {
         let outbox = Arc::new(Outbox::new(self.queue_bytes));
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.send(Command::Join {
@@ -176,6 +184,7 @@ impl Hub {
             user,
             session,
             since,
+            v2,
             outbox: outbox.clone(),
         })
         .await;
@@ -198,10 +207,12 @@ impl Hub {
         self.send(Command::Reject { conn, reason }).await;
     }
 
-    /// Applies a room change and answers with the room as the asking user now sees it.
+    /// Applies a room change and answers with the room as the asking user now sees it,
+    /// once the change is stored (and before anyone is told of it).
     pub async fn room(&self, op: RoomOp) -> Result<shared::Room, RoomRefusal> {
-        let _ = op;
-        Err(RoomRefusal::NotSaved)
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Room { op, reply }).await;
+        answer.await.unwrap_or(Err(RoomRefusal::NotSaved))
     }
 
     /// Closes every socket of a signed-out session with `code`.
@@ -253,7 +264,7 @@ mod tests {
     async fn new_socket_gets_join_list_then_history_without_its_own_join() {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(&dir, 100.0);
-        let mut a = hub.join(User::new(1, "A"), 1, None).await;
+        let mut a = hub.join(User::new(1, "A"), 1, None, false).await;
         let join = next(&mut a).await;
         assert_eq!(join["type"], "join");
         assert_eq!(next(&mut a).await["type"], "list");
@@ -262,7 +273,7 @@ mod tests {
         assert_eq!(history["data"], Value::Array(vec![]));
         hub.chat(a.id, "one".into(), None).await;
         let chat = next(&mut a).await;
-        let mut b = hub.join(User::new(2, "B"), 2, None).await;
+        let mut b = hub.join(User::new(2, "B"), 2, None, false).await;
         let b_join = next(&mut b).await;
         next(&mut b).await;
         let history = next(&mut b).await;
@@ -280,13 +291,13 @@ mod tests {
     async fn history_frame_is_byte_for_byte_what_the_protocol_types_write() {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(&dir, 100.0);
-        let mut a = hub.join(User::new(1, "A \"quoted\""), 1, None).await;
+        let mut a = hub.join(User::new(1, "A \"quoted\""), 1, None, false).await;
         for _ in 0..3 {
             next(&mut a).await;
         }
         hub.chat(a.id, "line <b>".into(), Some("c".into())).await;
         next(&mut a).await;
-        let mut b = hub.join(User::new(2, "B"), 2, None).await;
+        let mut b = hub.join(User::new(2, "B"), 2, None, false).await;
         next(&mut b).await;
         next(&mut b).await;
         let mut frames = Vec::new();
@@ -306,8 +317,8 @@ mod tests {
     async fn repeated_cid_is_answered_with_the_original_to_the_sender_only() {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(&dir, 100.0);
-        let mut a = hub.join(User::new(1, "A"), 1, None).await;
-        let mut b = hub.join(User::new(2, "B"), 2, None).await;
+        let mut a = hub.join(User::new(1, "A"), 1, None, false).await;
+        let mut b = hub.join(User::new(2, "B"), 2, None, false).await;
         for _ in 0..3 {
             next(&mut a).await;
         }
@@ -332,7 +343,7 @@ mod tests {
     async fn chat_over_the_burst_gets_slow_down_and_is_not_broadcast() {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(&dir, 2.0);
-        let mut a = hub.join(User::new(1, "A"), 1, None).await;
+        let mut a = hub.join(User::new(1, "A"), 1, None, false).await;
         for _ in 0..3 {
             next(&mut a).await;
         }
@@ -351,13 +362,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let last = {
             let hub = hub(&dir, 100.0);
-            let mut a = hub.join(User::new(1, "A"), 1, None).await;
+            let mut a = hub.join(User::new(1, "A"), 1, None, false).await;
             next(&mut a).await;
             next(&mut a).await;
             next(&mut a).await["id"].as_u64().unwrap()
         };
         let hub = hub(&dir, 100.0);
-        let mut a = hub.join(User::new(1, "A"), 1, None).await;
+        let mut a = hub.join(User::new(1, "A"), 1, None, false).await;
         assert!(next(&mut a).await["id"].as_u64().unwrap() > last);
     }
 }

@@ -8,14 +8,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use shared::{ErrorCode, Refusal, ServerBody, ServerMessage, User};
-use tokio::sync::mpsc;
+use shared::{
+    ErrorCode, Refusal, RoomId, ServerBody, ServerMessage, User, CLOSE_INTERNAL, CLOSE_POLICY,
+    GENERAL,
+};
+use tokio::sync::{mpsc, oneshot};
 
 use super::presence::Presence;
 use super::rate::Allowances;
-use super::{Command, ConnId, Frame, HubSettings, Outbox};
+use super::rooms::{Audience, Rooms};
+use super::{Command, ConnId, Frame, HubSettings, Outbox, RoomRefusal};
 use crate::store::messages::{self, Stored};
 use crate::store::{lock, SharedConnection, StoreError};
+
+mod ops;
 
 /// Commands taken in one batch (and one commit) at most.
 const MAX_BATCH: usize = 512;
@@ -30,10 +36,6 @@ pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
 const ID_RESERVE_STEP: u64 = 10_000;
 /// How often the hub looks for users whose grace period is over.
 const TICK: Duration = Duration::from_secs(1);
-/// Close code for a socket whose frames could not be given safe ids (internal error).
-const CLOSE_INTERNAL: u16 = 1011;
-/// Close code for a socket the hub refuses (policy violation).
-const CLOSE_POLICY: u16 = 1008;
 
 pub struct Room {
     /// Shared with request handlers only when the database lives in memory.
@@ -53,7 +55,9 @@ struct State {
     /// committed or broadcast, though every command is still applied.
     storing: bool,
     /// Sockets as the logic sees them, updated while a batch is applied.
-    members: HashMap<ConnId, (User, u64)>,
+    members: HashMap<ConnId, Member>,
+    /// Rooms and their members, changed in step with what the batch stores.
+    rooms: Rooms,
     /// Open sockets per session.
     sessions: HashMap<u64, usize>,
     /// Sessions told to close (signed out) that still have sockets: their user leaves
@@ -63,24 +67,48 @@ struct State {
     allowances: Allowances,
     /// Sockets as delivery sees them, updated as a batch's effects are played out.
     peers: HashMap<ConnId, Peer>,
+    /// Each user's sockets in `peers`.
+    by_user: HashMap<u64, Vec<ConnId>>,
+}
+
+/// A socket as the logic sees it.
+#[derive(Clone)]
+struct Member {
+    user: User,
+    session: u64,
 }
 
 struct Peer {
     session: u64,
+    user: u64,
+    /// Asked for rooms (`/ws/chat?v=2`); otherwise it sees only `general`.
+    v2: bool,
     outbox: Arc<Outbox>,
 }
+
+/// The answer to a room change, for the HTTP handler waiting on it.
+type Reply = oneshot::Sender<Result<shared::Room, RoomRefusal>>;
 
 /// What applying a command leads to, played out in order after the commit.
 enum Effect {
     Register(ConnId, Peer),
     Unregister(ConnId),
-    /// A stored message for every socket; `origin` sent it, if it was a chat line.
+    /// A stored message for its audience, if the batch was committed; `origin` sent it,
+    /// if it was a chat line, and is told otherwise that it was not saved.
     Broadcast {
         frame: Frame,
+        to: Audience,
         origin: Option<ConnId>,
+        cid: Option<String>,
     },
     /// A frame for one socket, with its id.
     Send(ConnId, u64, Frame),
+    /// A frame with its id for every room-aware socket of a user, if the batch was
+    /// committed: a `room` frame about a change that was stored.
+    ToUser(u64, u64, Frame),
+    /// The answer to a room change: as given if the batch was committed, `NotSaved`
+    /// otherwise.
+    Reply(Reply, Result<shared::Room, RoomRefusal>),
     CloseSession {
         session: u64,
         code: u16,
@@ -96,6 +124,8 @@ impl Command {
             // The line, and an `error` when it could not be stored.
             Command::Chat { .. } => 2,
             Command::Leave { .. } | Command::Reject { .. } => 1,
+            // Two `room` frames (a new DM) or one and the stored event.
+            Command::Room { .. } => 3,
             Command::CloseSession { .. } => 0,
             Command::Tick => MAX_BATCH as u64,
         }
@@ -104,12 +134,12 @@ impl Command {
 
 impl Room {
     pub fn open(db: SharedConnection, settings: HubSettings) -> Result<Room, StoreError> {
-        let (next_id, reserved) = {
+        let (next_id, reserved, rooms) = {
             let conn = lock(&db);
             let next_id = messages::first_free_id(&conn)?;
             let reserved = next_id + ID_RESERVE_STEP;
             messages::reserve(&conn, reserved)?;
-            (next_id, reserved)
+            (next_id, reserved, Rooms::load(&conn)?)
         };
         tracing::info!(next_id, "message ids continue");
         Ok(Room {
@@ -123,9 +153,11 @@ impl Room {
                 stored_max: None,
                 storing: false,
                 members: HashMap::new(),
+                rooms,
                 sessions: HashMap::new(),
                 ended: HashSet::new(),
                 peers: HashMap::new(),
+                by_user: HashMap::new(),
             },
         })
     }
@@ -178,6 +210,7 @@ impl Room {
 
     fn process(&mut self, batch: &mut Vec<Command>) {
         let needed = batch.iter().map(Command::max_ids).sum();
+        let changes_rooms = batch.iter().any(|c| matches!(c, Command::Room { .. }));
         let mut effects = Vec::with_capacity(batch.len());
         let mut conn = lock(&self.db);
         self.state.reserve_ids(&conn, needed);
@@ -201,6 +234,13 @@ impl Room {
         };
         if !committed {
             tracing::error!("a batch of messages was not stored; not broadcasting it");
+            if changes_rooms {
+                // The rooms in memory went ahead of the rolled-back database.
+                match Rooms::load(&conn) {
+                    Ok(rooms) => self.state.rooms = rooms,
+                    Err(err) => tracing::error!(%err, "could not reload the rooms"),
+                }
+            }
         }
         drop(conn);
         batch.clear();
@@ -216,6 +256,7 @@ impl State {
                 user,
                 session,
                 since,
+                v2,
                 outbox,
             } => {
                 let open = self.sessions.entry(session).or_insert(0);
@@ -224,14 +265,32 @@ impl State {
                     return;
                 }
                 *open += 1;
-                effects.push(Effect::Register(conn, Peer { session, outbox }));
-                self.members.insert(conn, (user.clone(), session));
+                let peer = Peer {
+                    session,
+                    user: user.id,
+                    v2,
+                    outbox,
+                };
+                effects.push(Effect::Register(conn, peer));
+                let member = Member {
+                    user: user.clone(),
+                    session,
+                };
+                self.members.insert(conn, member);
                 // History covers everything stored before this socket's first live message.
                 let live_from = self.next_id;
                 if self.presence.arrive(&user) {
                     let text = format!("{} joined.", user.name);
                     let body = ServerBody::Join(text);
-                    self.broadcast(tx, user.clone(), body, None, None, effects);
+                    self.broadcast(
+                        tx,
+                        user.clone(),
+                        None,
+                        body,
+                        Audience::Everyone,
+                        None,
+                        effects,
+                    );
                 }
                 let users = self.presence.users();
                 self.send(conn, user.clone(), ServerBody::List(users), effects);
@@ -244,7 +303,7 @@ impl State {
             }
             Command::Leave { conn } => {
                 effects.push(Effect::Unregister(conn));
-                let Some((user, session)) = self.members.remove(&conn) else {
+                let Some(Member { user, session, .. }) = self.members.remove(&conn) else {
                     return;
                 };
                 let ended = self.ended.contains(&session);
@@ -260,7 +319,7 @@ impl State {
                 }
             }
             Command::Chat { conn, text, cid } => {
-                let Some((user, _)) = self.members.get(&conn).cloned() else {
+                let Some(Member { user, .. }) = self.members.get(&conn).cloned() else {
                     return;
                 };
                 if let Some(cid) = &cid {
@@ -279,13 +338,15 @@ impl State {
                 }
                 let body = ServerBody::Chat {
                     text,
-                    cid: cid.clone(),
+                    cid,
                     mentions: Vec::new(),
                 };
-                self.broadcast(tx, user, body, cid.as_deref(), Some(conn), effects);
+                let room = Some(GENERAL);
+                let to = Audience::Everyone;
+                self.broadcast(tx, user, room, body, to, Some(conn), effects);
             }
             Command::Reject { conn, reason } => {
-                if let Some((user, _)) = self.members.get(&conn).cloned() {
+                if let Some(Member { user, .. }) = self.members.get(&conn).cloned() {
                     let refusal = Refusal::new(ErrorCode::BadRequest, reason);
                     self.send(conn, user, ServerBody::Error(refusal), effects);
                 }
@@ -295,6 +356,10 @@ impl State {
                     self.ended.insert(session);
                 }
                 effects.push(Effect::CloseSession { session, code });
+            }
+            Command::Room { op, reply } => {
+                let result = self.room_op(op, tx, effects);
+                effects.push(Effect::Reply(reply, result));
             }
             Command::Tick => {
                 for user in self.presence.take_due(Instant::now(), MAX_BATCH) {
@@ -324,43 +389,51 @@ impl State {
 
     fn left(&mut self, tx: Option<&Transaction<'_>>, user: User, effects: &mut Vec<Effect>) {
         let text = format!("{} left.", user.name);
-        self.broadcast(tx, user, ServerBody::Left(text), None, None, effects);
+        let body = ServerBody::Left(text);
+        self.broadcast(tx, user, None, body, Audience::Everyone, None, effects);
     }
 
-    fn envelope(&mut self, user: User, body: ServerBody) -> (u64, String) {
+    fn envelope(&mut self, user: User, room: Option<RoomId>, body: ServerBody) -> (u64, String) {
         let id = self.next_id;
         self.next_id += 1;
         let msg = ServerMessage {
             id,
             ts: unix_millis(),
             user,
-            room: None,
+            room,
             body,
         };
         // Our own message types always serialize.
         (id, serde_json::to_string(&msg).unwrap_or_default())
     }
 
-    /// Stores a message (in the open transaction) and queues its broadcast, which happens
-    /// only if the batch is committed.
+    /// Stores an event of `room` (`None`: presence, kept with `general`) in the open
+    /// transaction and queues its delivery to `to`, which happens only if the batch is
+    /// committed. Returns the event's id.
+    #[allow(clippy::too_many_arguments)]
     fn broadcast(
         &mut self,
         tx: Option<&Transaction<'_>>,
         user: User,
+        room: Option<RoomId>,
         body: ServerBody,
-        cid: Option<&str>,
+        to: Audience,
         origin: Option<ConnId>,
         effects: &mut Vec<Effect>,
-    ) {
+    ) -> u64 {
         let user_id = user.id;
         let kind = body.kind();
-        let (id, json) = self.envelope(user, body);
+        let cid = match &body {
+            ServerBody::Chat { cid, .. } => cid.clone(),
+            _ => None,
+        };
+        let (id, json) = self.envelope(user, room, body);
         let row = messages::Row {
             id,
             user_id,
-            room: shared::GENERAL,
+            room: room.unwrap_or(GENERAL),
             kind,
-            cid,
+            cid: cid.as_deref(),
         };
         if self
             .store(tx, |tx| messages::insert(tx, row, &json))
@@ -370,12 +443,15 @@ impl State {
         }
         effects.push(Effect::Broadcast {
             frame: Frame::from(json),
+            to,
             origin,
+            cid,
         });
+        id
     }
 
     fn send(&mut self, conn: ConnId, user: User, body: ServerBody, effects: &mut Vec<Effect>) {
-        let (id, json) = self.envelope(user, body);
+        let (id, json) = self.envelope(user, None, body);
         effects.push(Effect::Send(conn, id, Frame::from(json)));
     }
 
@@ -445,27 +521,64 @@ impl State {
         for effect in effects {
             match effect {
                 Effect::Register(conn, peer) => {
+                    self.by_user.entry(peer.user).or_default().push(conn);
                     self.peers.insert(conn, peer);
                 }
                 Effect::Unregister(conn) => {
-                    self.peers.remove(&conn);
-                }
-                Effect::Broadcast { frame, .. } if committed => {
-                    for peer in self.peers.values() {
-                        peer.outbox.push(frame.clone());
-                    }
-                }
-                Effect::Broadcast { origin, .. } => {
-                    if let Some((user, _)) = origin.and_then(|c| self.members.get(&c).cloned()) {
-                        let reason = "your message could not be saved; please send it again";
-                        let refusal = Refusal::new(ErrorCode::NotSaved, reason);
-                        let (id, json) = self.envelope(user, ServerBody::Error(refusal));
-                        if let Some(conn) = origin {
-                            self.deliver(conn, id, Frame::from(json), safe);
+                    if let Some(peer) = self.peers.remove(&conn) {
+                        if let Some(conns) = self.by_user.get_mut(&peer.user) {
+                            conns.retain(|c| *c != conn);
+                            if conns.is_empty() {
+                                self.by_user.remove(&peer.user);
+                            }
                         }
                     }
                 }
+                Effect::Broadcast { frame, to, .. } if committed => match to {
+                    Audience::Everyone => {
+                        for peer in self.peers.values() {
+                            peer.outbox.push(frame.clone());
+                        }
+                    }
+                    Audience::Users(users) => {
+                        for user in users {
+                            for peer in self.room_sockets(user) {
+                                peer.outbox.push(frame.clone());
+                            }
+                        }
+                    }
+                },
+                Effect::Broadcast {
+                    origin: Some(conn),
+                    cid,
+                    ..
+                } => {
+                    if let Some(Member { user, .. }) = self.members.get(&conn).cloned() {
+                        let reason = "your message could not be saved; please send it again";
+                        let refusal = Refusal::new(ErrorCode::NotSaved, reason).for_cid(cid);
+                        let (id, json) = self.envelope(user, None, ServerBody::Error(refusal));
+                        self.deliver(conn, id, Frame::from(json), safe);
+                    }
+                }
+                Effect::Broadcast { .. } => {}
                 Effect::Send(conn, id, frame) => self.deliver(conn, id, frame, safe),
+                Effect::ToUser(user, id, frame) if committed => {
+                    let conns: Vec<ConnId> = self.by_user.get(&user).cloned().unwrap_or_default();
+                    for conn in conns {
+                        if self.peers.get(&conn).is_some_and(|p| p.v2) {
+                            self.deliver(conn, id, frame.clone(), safe);
+                        }
+                    }
+                }
+                Effect::ToUser(..) => {}
+                Effect::Reply(reply, result) => {
+                    let result = match result {
+                        Ok(_) if !committed => Err(RoomRefusal::NotSaved),
+                        result => result,
+                    };
+                    // The asker may have given up waiting; nothing to do then.
+                    let _ = reply.send(result);
+                }
                 Effect::CloseSession { session, code } => {
                     for peer in self.peers.values().filter(|p| p.session == session) {
                         peer.outbox.close(code);
@@ -473,6 +586,16 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The room-aware sockets of `user`.
+    fn room_sockets(&self, user: u64) -> impl Iterator<Item = &Peer> {
+        self.by_user
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|conn| self.peers.get(conn))
+            .filter(|peer| peer.v2)
     }
 
     /// Queues a frame for one socket, or closes the socket when the frame's id is not safe.
@@ -534,6 +657,7 @@ mod tests {
             user: User::new(1, "A"),
             session: 1,
             since: None,
+            v2: false,
             outbox: outbox.clone(),
         }];
         let reserved = room.state.reserved;
@@ -598,6 +722,7 @@ mod tests {
             user: User::new(1, "A"),
             session: 1,
             since: None,
+            v2: false,
             outbox: outbox.clone(),
         }];
         room.process(&mut batch);
@@ -643,6 +768,7 @@ mod tests {
             user: User::new(id, format!("U{id}")),
             session: id,
             since: None,
+            v2: false,
             outbox: outbox.clone(),
         };
         room.process(&mut vec![join(1, 1, &a), join(2, 2, &b)]);

@@ -147,6 +147,10 @@ pub fn account(conn: &Connection, name: &str) -> rusqlite::Result<Option<Account
     .optional()
 }
 
+/// The guests [`purge`] removes: made before `?1`, without a session left.
+const PURGED_GUESTS: &str = "WHERE password_hash IS NULL AND created_ms < ?1
+     AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)";
+
 /// Deletes sessions unused since `idle_before_ms`, then guests left without a session
 /// that were created before `guests_before_ms` (younger ones may be signing in right
 /// now). Returns how many sessions and guests went. Stored messages keep their copy of
@@ -160,11 +164,16 @@ pub fn purge(
     let sessions = tx
         .prepare_cached("DELETE FROM sessions WHERE last_seen_ms < ?1")?
         .execute(params![idle_before_ms as i64])?;
+    // Their memberships and mentions go with them, or room member counts would keep
+    // counting users who no longer exist.
+    for table in ["members", "mentions"] {
+        tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users {PURGED_GUESTS})"
+        ))?
+        .execute(params![guests_before_ms as i64])?;
+    }
     let guests = tx
-        .prepare_cached(
-            "DELETE FROM users WHERE password_hash IS NULL AND created_ms < ?1
-             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)",
-        )?
+        .prepare_cached(&format!("DELETE FROM users {PURGED_GUESTS}"))?
         .execute(params![guests_before_ms as i64])?;
     tx.commit()?;
     Ok((sessions, guests))
@@ -317,6 +326,32 @@ mod tests {
             .unwrap();
         assert_eq!(names, ["Kept", "Fresh", "Acc"]);
         let _ = fresh;
+    }
+
+    #[test]
+    fn purged_guests_leave_no_memberships_or_mentions_behind() {
+        let conn = db();
+        let gone = create_user(&conn, "Gone", None, 0).unwrap().unwrap();
+        let kept = create_user(&conn, "Kept", None, 0).unwrap().unwrap();
+        create_session(&conn, b"kept", kept.id, 3_000).unwrap();
+        for user in [gone.id, kept.id] {
+            conn.execute(
+                "INSERT INTO mentions (user_id, room_id, message_id) VALUES (?1, 1, 7)",
+                params![user as i64],
+            )
+            .unwrap();
+        }
+        assert_eq!(purge(&conn, 2_000, 4_000).unwrap(), (0, 1));
+        for table in ["members", "mentions"] {
+            let users: Vec<i64> = conn
+                .prepare(&format!("SELECT user_id FROM {table} ORDER BY user_id"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(users, [kept.id as i64], "{table}");
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub async fn serve(
     };
     let member = state
         .hub
-        .join(session.user.clone(), session.id, since)
+        .join(session.user.clone(), session.id, since, false)
         .await;
     // Bytes of a half-written batch when a close interrupts it: they go out before the
     // close frame, or the peer would read the close code as part of a frame.

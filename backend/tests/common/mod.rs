@@ -295,7 +295,7 @@ pub fn cookie_attributes(header: &str) -> Vec<String> {
         .collect()
 }
 
-/// Asserts the response is `status` with a body of exactly `{"error": <string>}`, and
+/// Asserts the response is `status` with a JSON error body (see [`error_message`]), and
 /// returns the message.
 pub async fn expect_json_error(res: reqwest::Response, status: StatusCode) -> String {
     let url = res.url().clone();
@@ -314,17 +314,35 @@ pub async fn expect_json_error(res: reqwest::Response, status: StatusCode) -> St
     error_message(&body)
 }
 
-/// Checks `body` is exactly `{"error": <non-empty string>}` and returns the message.
+/// Asserts the response is `status` with a JSON error body, and returns its code.
+pub async fn expect_error_code(res: reqwest::Response, status: StatusCode) -> String {
+    let url = res.url().clone();
+    assert_eq!(res.status(), status, "status of {url}");
+    let body = res.text().await.expect("read the error body");
+    error_message(&body);
+    let value: Value = serde_json::from_str(&body).expect("JSON");
+    value["code"].as_str().expect("a code").to_owned()
+}
+
+/// Checks `body` is `{"error": <non-empty string>, "code": <non-empty string>}`, with
+/// `retry_after` (whole seconds) the only other key allowed, and returns the message.
 pub fn error_message(body: &str) -> String {
     let value: Value = serde_json::from_str(body)
         .unwrap_or_else(|err| panic!("error body is JSON ({err}): {body:?}"));
     let object = value
         .as_object()
         .unwrap_or_else(|| panic!("error body is an object: {body}"));
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.retain(|k| *k != "retry_after" || object[*k].is_u64());
+    keys.sort_unstable();
     assert_eq!(
-        object.keys().collect::<Vec<_>>(),
-        ["error"],
-        "error body has exactly the `error` key: {body}"
+        keys,
+        ["code", "error"],
+        "error body has the `error` and `code` keys, and `retry_after` at most: {body}"
+    );
+    assert!(
+        object["code"].as_str().is_some_and(|c| !c.is_empty()),
+        "`code` is a non-empty string: {body}"
     );
     let message = object["error"]
         .as_str()

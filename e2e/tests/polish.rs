@@ -349,6 +349,45 @@ async fn a_wrong_password_marks_the_password_field_not_the_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_sign_in_to_a_name_without_an_account_says_so_and_offers_register() {
+    let h = Harness::start().await;
+    let visitor = h.browser().await;
+    visitor
+        .submit_credentials("Zed", "a long enough password", "Sign in")
+        .await;
+    visitor
+        .wait_for_text_near("Password", "No account has this name yet.")
+        .await;
+    let name_invalid = visitor
+        .eval(
+            "return document.getElementById('signin-name').getAttribute('aria-invalid');",
+            vec![],
+        )
+        .await
+        .expect("read the Name field");
+    assert_eq!(name_invalid, Value::Null, "the name is not what is wrong");
+
+    visitor.click_button("Register this name").await;
+    visitor.wait_for_path("/").await;
+    visitor.wait_for_status("Connected").await;
+    visitor.wait_for_online_users(&["Zed"]).await;
+    let guest_tags = visitor
+        .eval(
+            "return document.querySelectorAll('[aria-label=\"Online users\"] .guest-tag').length;",
+            vec![],
+        )
+        .await
+        .expect("read the online list");
+    assert_eq!(
+        guest_tags,
+        json!(0),
+        "Zed registered an account, not a guest"
+    );
+
+    visitor.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_wrong_passwords_count_down_with_the_buttons_disabled() {
     let mut config = TestServer::config();
     config.login_fails_per_name = 2;

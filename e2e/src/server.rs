@@ -42,6 +42,11 @@ impl TestServer {
         Self::serve(listener, config, data)
     }
 
+    /// The server's data directory (its database), kept across restarts.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

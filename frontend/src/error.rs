@@ -1,6 +1,9 @@
 //! The one error type of the client's HTTP layer, with the text a user is shown.
 
+use shared::ErrorCode;
 use thiserror::Error;
+
+use crate::messages::{retry_hint, sentence};
 
 /// Why a call to the server's `/api` failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -8,9 +11,14 @@ pub enum Error {
     /// The request never got an answer (server down, browser offline).
     #[error("Could not reach the server. Check your connection and try again.")]
     Network,
-    /// The server refused with a `{"error": ...}` body; its message is meant for users.
-    #[error("{message}")]
-    Rejected { status: u16, message: String },
+    /// The server refused with a `{"error": ..., "code": ...}` body; the reader is shown the
+    /// sentence for its code.
+    #[error("{}", sentence(code, message))]
+    Rejected {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    },
     /// 429: too many wrong passwords. Holds the `Retry-After` seconds, so the reader knows
     /// how long to wait rather than keep trying.
     #[error("Too many failed attempts. {}", retry_hint(*.0))]
@@ -24,21 +32,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// The server's code for a refusal, if it gave one.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        match self {
+            Error::Rejected { code, .. } => Some(code),
+            Error::TooManyAttempts(_) => Some(&ErrorCode::RateLimited),
+            _ => None,
+        }
+    }
+
     /// The server no longer recognises the session.
     pub fn is_signed_out(&self) -> bool {
-        matches!(
-            self,
-            Error::Rejected { status: 401, .. } | Error::Status(401)
-        )
-    }
-}
-
-fn retry_hint(seconds: Option<u64>) -> String {
-    match seconds {
-        Some(1) => "Try again in 1 second.".into(),
-        Some(seconds) if seconds < 120 => format!("Try again in {seconds} seconds."),
-        Some(seconds) => format!("Try again in {} minutes.", seconds.div_ceil(60)),
-        None => "Wait a minute, then try again.".into(),
+        match self {
+            Error::Rejected {
+                status: 401, code, ..
+            } => !matches!(code, ErrorCode::NoAccount | ErrorCode::WrongPassword),
+            Error::Status(status) => *status == 401,
+            _ => false,
+        }
     }
 }
 
@@ -73,5 +84,25 @@ mod tests {
             Error::TooManyAttempts(None).to_string(),
             "Too many failed attempts. Wait a minute, then try again."
         );
+    }
+
+    #[test]
+    fn a_refusal_reads_as_the_sentence_for_its_code_not_the_servers_words() {
+        let refused = Error::Rejected {
+            status: 401,
+            code: ErrorCode::WrongPassword,
+            message: "unknown account or wrong password".into(),
+        };
+        assert_eq!(refused.to_string(), "Wrong password for this name.");
+        assert!(
+            !refused.is_signed_out(),
+            "a wrong password is not a session that ended"
+        );
+        let ended = Error::Rejected {
+            status: 401,
+            code: ErrorCode::SignedOut,
+            message: "not signed in".into(),
+        };
+        assert!(ended.is_signed_out());
     }
 }

@@ -9,8 +9,10 @@ pub mod app;
 pub mod components;
 pub mod error;
 pub mod hooks;
+pub mod messages;
 pub mod pages;
 pub mod services;
 pub mod state;
+pub mod timeline;
 
 pub use app::App;

@@ -377,7 +377,7 @@ impl ChatState {
             ServerBody::Error(refusal) => {
                 self.notice = Some(Notice {
                     id,
-                    text: refusal.message,
+                    text: crate::messages::sentence(&refusal.code, &refusal.message),
                 })
             }
             ServerBody::History {

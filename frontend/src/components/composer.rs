@@ -14,6 +14,12 @@ const COUNTER_FROM: usize = MAX_TEXT_CHARS - 200;
 pub struct ComposerProps {
     /// Receives the trimmed text of a message worth sending.
     pub on_send: Callback<String>,
+    /// Put the caret in the box when it appears and whenever `focus_key` changes (pass the
+    /// open room's id, so opening a room lands in its composer).
+    #[prop_or(true)]
+    pub autofocus: bool,
+    #[prop_or_default]
+    pub focus_key: AttrValue,
     /// The reader typed and the box is not empty.
     #[prop_or_default]
     pub on_typing: Callback<()>,
@@ -40,6 +46,16 @@ pub fn Composer(props: &ComposerProps) -> Html {
     let input = use_node_ref();
     let length = use_state(|| 0_usize);
     let completion = use_state(|| None::<Completion>);
+    {
+        let (input, autofocus) = (input.clone(), props.autofocus);
+        use_effect_with(props.focus_key.clone(), move |_| {
+            if autofocus {
+                if let Some(area) = input.cast::<HtmlTextAreaElement>() {
+                    let _ = area.focus();
+                }
+            }
+        });
+    }
 
     // Reads the box itself rather than the last render, so nothing typed just before Enter is lost.
     let submit = {
@@ -207,9 +223,13 @@ pub fn Composer(props: &ComposerProps) -> Html {
                 {onkeydown}
             />
             <button type="submit" class="send" disabled={too_long}>{ "Send" }</button>
+            // The alert appears once, when the limit is crossed, and its text never changes
+            // while it stays, so it is announced once; the count beside it is not live.
             if too_long {
-                <p id="composer-hint" class="composer-hint" role="alert">
-                    { format!("Too long: {} characters, at most {MAX_TEXT_CHARS}.", *length) }
+                <p id="composer-hint" class="composer-hint">
+                    <span role="alert">{ format!("Too long: at most {MAX_TEXT_CHARS} characters.") }</span>
+                    { " " }
+                    <span class="composer-over">{ format!("{} over.", *length - MAX_TEXT_CHARS) }</span>
                 </p>
             } else if *length >= COUNTER_FROM {
                 <p class="composer-count">{ format!("{} / {MAX_TEXT_CHARS}", *length) }</p>

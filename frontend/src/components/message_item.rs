@@ -1,5 +1,6 @@
 //! One line of the log: a chat message (or one of the reader's still on its way), or a
-//! quieter line for someone joining or leaving.
+//! quieter line for an event. Each chat message is an `<article>` of its own, so screen
+//! readers move through the log message by message.
 
 use js_sys::{Date, Object, Reflect};
 use shared::{ServerBody, ServerMessage};
@@ -16,6 +17,10 @@ pub struct MessageItemProps {
     /// Typed here and not yet confirmed by the server: dimmed, with "Sending…" for a time.
     #[prop_or_default]
     pub pending: bool,
+    /// Follows its author's previous message closely: no avatar, and the name is only there
+    /// for screen readers.
+    #[prop_or_default]
+    pub continued: bool,
     /// Mentions the reader: drawn so it stands out.
     #[prop_or_default]
     pub highlight: bool,
@@ -35,8 +40,34 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
         stamp.clone()
     };
     match &message.body {
+        ServerBody::Chat { text, .. } if props.continued => html! {
+            <article class={classes!(
+                "line",
+                "line-chat",
+                "line-continued",
+                props.mine.then_some("line-mine"),
+                props.pending.then_some("line-pending"),
+                props.highlight.then_some("line-mention"),
+            )}>
+                <span class="gutter">{ stamp }</span>
+                <div class="bubble">
+                    <div class="meta">
+                        <span class="visually-hidden">
+                            <Name user={message.user.clone()} class="author" />
+                        </span>
+                        if props.pending {
+                            { state }
+                        }
+                        if props.highlight {
+                            <span class="mention-tag">{ "mentions you" }</span>
+                        }
+                    </div>
+                    <p class="text" dir="auto">{ text }</p>
+                </div>
+            </article>
+        },
         ServerBody::Chat { text, .. } => html! {
-            <div class={classes!(
+            <article class={classes!(
                 "line",
                 "line-chat",
                 props.mine.then_some("line-mine"),
@@ -54,7 +85,7 @@ pub fn MessageItem(props: &MessageItemProps) -> Html {
                     </div>
                     <p class="text" dir="auto">{ text }</p>
                 </div>
-            </div>
+            </article>
         },
         ServerBody::Join(text)
         | ServerBody::Left(text)

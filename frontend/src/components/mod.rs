@@ -3,6 +3,7 @@
 
 mod avatar;
 mod composer;
+mod day_separator;
 mod message_item;
 mod message_list;
 mod name;
@@ -18,6 +19,7 @@ mod user_list;
 
 pub use avatar::Avatar;
 pub use composer::Composer;
+pub use day_separator::DaySeparator;
 pub use message_item::MessageItem;
 pub use message_list::MessageList;
 pub use name::Name;

@@ -26,23 +26,29 @@ pub struct UserListProps {
 #[component]
 pub fn UserList(props: &UserListProps) -> Html {
     html! {
-        <ul
-            class={classes!("user-list", props.stale.then_some("user-list-stale"))}
-            aria-label="Online users"
-            aria-busy={props.stale.then_some("true")}
-        >
-            { for props.users.iter().map(|user| {
-                let mine = props.me == Some(user.id);
-                let on_invite = props
-                    .on_invite
-                    .clone()
-                    .filter(|_| !props.members.contains(&user.id));
-                html! {
-                    <li key={user.id} class={classes!("user", mine.then_some("user-me"))}>
-                        <Person user={user.clone()} me={mine} {on_invite} />
-                    </li>
-                }
-            }) }
-        </ul>
+        <>
+            if props.stale {
+                <p id="online-unknown" class="online-unknown">{ "Unknown while offline" }</p>
+            }
+            <ul
+                class={classes!("user-list", props.stale.then_some("user-list-unknown"))}
+                aria-label="Online users"
+                aria-describedby={props.stale.then_some("online-unknown")}
+                aria-busy={props.stale.then_some("true")}
+            >
+                { for props.users.iter().map(|user| {
+                    let mine = props.me == Some(user.id);
+                    let on_invite = props
+                        .on_invite
+                        .clone()
+                        .filter(|_| !props.members.contains(&user.id));
+                    html! {
+                        <li key={user.id} class={classes!("user", mine.then_some("user-me"))}>
+                            <Person user={user.clone()} me={mine} {on_invite} />
+                        </li>
+                    }
+                }) }
+            </ul>
+        </>
     }
 }

@@ -43,6 +43,8 @@ pub struct ChatHandle {
     pub enable_notifications: Callback<()>,
     /// Whether notifications are allowed.
     pub notifications: bool,
+    /// While disconnected: tries to connect at once rather than after the wait.
+    pub retry: Callback<()>,
 }
 
 impl ChatHandle {
@@ -283,6 +285,14 @@ pub fn ChatProvider(props: &ChatProviderProps) -> Html {
             spawn_local(async move { notifications.set(notify::request().await) });
         })
     };
+    let retry = {
+        let connection = connection.clone();
+        use_callback((), move |(), _| {
+            if let Some(connection) = connection.borrow().as_ref() {
+                connection.retry_now();
+            }
+        })
+    };
     let handle = ChatHandle {
         state,
         send,
@@ -292,6 +302,7 @@ pub fn ChatProvider(props: &ChatProviderProps) -> Html {
         dispatch,
         enable_notifications,
         notifications: *notifications,
+        retry,
     };
     html! {
         <ContextProvider<ChatHandle> context={handle}>

@@ -2,7 +2,7 @@
 //! [`use_session`] hook every page reads it through, and [`use_sign_in`] for the form that
 //! signs in (as a guest or to an account) and registers.
 
-use shared::{User, PASSWORD_CHARS};
+use shared::{ErrorCode, User, PASSWORD_CHARS};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
@@ -119,8 +119,8 @@ pub struct Credentials {
 pub struct SignInHandle {
     /// A request is on its way, sent by this button; the form should not send another.
     pub pending: Option<Intent>,
-    /// Why the last try failed, in words for the user (usually the server's own).
-    pub error: Option<String>,
+    /// Why the last try failed; its code tells the form which field is at fault.
+    pub error: Option<Error>,
     /// Sends the form to the server; on success the session becomes signed in.
     pub submit: Callback<Credentials>,
 }
@@ -130,7 +130,7 @@ pub struct SignInHandle {
 pub fn use_sign_in() -> SignInHandle {
     let session = use_session().session.setter();
     let pending = use_state(|| None::<Intent>);
-    let error = use_state(|| None::<String>);
+    let error = use_state(|| None::<Error>);
     let submit = {
         let (pending, error) = (pending.clone(), error.clone());
         use_callback((), move |form: Credentials, _| {
@@ -158,7 +158,7 @@ pub fn use_sign_in() -> SignInHandle {
                 pending.set(None);
                 match result {
                     Ok(user) => session.set(Session::SignedIn(user)),
-                    Err(failure) => error.set(Some(failure.to_string())),
+                    Err(failure) => error.set(Some(failure)),
                 }
             });
         })
@@ -172,19 +172,15 @@ pub fn use_sign_in() -> SignInHandle {
 
 /// What can be said before asking the server: registering needs a password of a valid length.
 /// Names are left to the server, whose rules these are.
-fn check(form: &Credentials) -> Option<String> {
-    let (shortest, longest) = (*PASSWORD_CHARS.start(), *PASSWORD_CHARS.end());
-    if form.intent != Intent::Register {
-        return None;
-    }
-    if form.password.is_empty() {
-        return Some(format!(
-            "Choose a password to register: {shortest} to {longest} characters."
-        ));
-    }
+fn check(form: &Credentials) -> Option<Error> {
     let length = form.password.chars().count();
-    (!PASSWORD_CHARS.contains(&length))
-        .then(|| format!("A password must be {shortest} to {longest} characters long."))
+    (form.intent == Intent::Register && !PASSWORD_CHARS.contains(&length)).then(|| {
+        Error::Rejected {
+            status: 400,
+            code: ErrorCode::BadPassword,
+            message: String::new(),
+        }
+    })
 }
 
 #[cfg(test)]

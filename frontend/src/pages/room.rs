@@ -282,6 +282,7 @@ fn Room(props: &RoomProps) -> Html {
                         {on_typing}
                         members={(*members).clone()}
                         me={my_id.unwrap_or_default()}
+                        focus_key={room.to_string()}
                     />
                 </>
             }
@@ -319,7 +320,7 @@ fn Room(props: &RoomProps) -> Html {
                         </p>
                     </div>
                 </div>
-                <Status status={state.status} />
+                <Status status={state.status} on_retry={chat.retry.clone()} />
                 <div class="me">
                     if let Some(user) = &me {
                         <Avatar user={user.clone()} small=true />

@@ -144,21 +144,25 @@ async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<
     }
 }
 
-/// Turns a failed answer into an error, keeping the server's message when it sent one.
+/// Turns a failed answer into an error carrying the server's code (the page words it).
+/// A 429 says how long to wait: `Retry-After`, or the body's `retry_after`.
 async fn refusal(response: Response) -> Error {
     let status = response.status();
+    let header_wait: Option<u64> = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.trim().parse().ok());
+    let body = response.json::<ErrorBody>().await.ok();
     if status == 429 {
-        let seconds = response
-            .headers()
-            .get("retry-after")
-            .and_then(|value| value.trim().parse().ok());
-        return Error::TooManyAttempts(seconds);
+        let wait = header_wait.or(body.and_then(|body| body.retry_after));
+        return Error::TooManyAttempts(wait);
     }
-    match response.json::<ErrorBody>().await {
-        Ok(body) => Error::Rejected {
+    match body {
+        Some(body) => Error::Rejected {
             status,
+            code: body.code,
             message: body.error,
         },
-        Err(_) => Error::Status(status),
+        None => Error::Status(status),
     }
 }

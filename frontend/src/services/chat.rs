@@ -1,6 +1,8 @@
 //! The `/ws/chat` connection: one task that connects, passes frames both ways and, when the
-//! socket drops, reconnects on its own with exponential backoff and jitter until it is
-//! stopped or the server says the session is gone (close code 4001). A new socket resumes
+//! socket drops, reconnects on its own until it is stopped or the server says the session is
+//! gone (close code 4001). A server that closed with 1001 is restarting: it is tried again
+//! every quarter second for a while, so the room is back within about a second of the
+//! server; other drops, and retries that keep failing, back off exponentially with jitter. A new socket resumes
 //! after the last message seen, and chat messages go out through [`Delivery`] so each is
 //! broadcast exactly once however often the socket drops.
 
@@ -16,7 +18,9 @@ use gloo_events::EventListener;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State, WebSocketError};
 use gloo_timers::future::{sleep, TimeoutFuture};
-use shared::{ClientMessage, ServerFrame, ServerMessage, Signal, CLOSE_INVALID_USER};
+use shared::{
+    ClientMessage, ServerFrame, ServerMessage, Signal, CLOSE_GOING_AWAY, CLOSE_INVALID_USER,
+};
 use yew::Callback;
 
 use crate::services::delivery::Delivery;
@@ -31,10 +35,17 @@ const JITTER: f64 = 0.25;
 /// A socket that stayed open this long was a real connection: the next retry starts fast again.
 /// A server that accepts and at once closes keeps the backoff growing instead.
 const STABLE_MILLIS: f64 = 10_000.0;
+/// Wait between tries after the server said it is restarting (1001).
+const RESTART_RETRY: Duration = Duration::from_millis(250);
+/// How many tries at [`RESTART_RETRY`] before the usual backoff takes over: about 10 s,
+/// long enough for a restart or a quick deploy.
+const RESTART_TRIES: u32 = 40;
 /// Wait after the server refused a message as too fast; it refills one message a second.
 const SLOW_DOWN_RETRY: Duration = Duration::from_millis(1_500);
 
 /// What the connection tells the room.
+// Events are handed over one at a time and never stored: boxing the message would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatEvent {
     Status(ConnectionStatus),
@@ -54,6 +65,7 @@ pub struct ChatConnection {
     /// across an `.await`.
     delivery: Rc<RefCell<Delivery>>,
     on_event: Callback<ChatEvent>,
+    retry: mpsc::UnboundedSender<()>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -65,8 +77,10 @@ impl ChatConnection {
         let (stop, stop_rx) = oneshot::channel();
         let delivery = Rc::new(RefCell::new(Delivery::new(me, unsent)));
         on_event.emit(ChatEvent::Outbox(delivery.borrow().pending().to_vec()));
+        let (retry, retry_rx) = mpsc::unbounded();
         let task = Task {
             outgoing: outgoing_rx,
+            retry_now: retry_rx,
             stop: stop_rx.fuse(),
             network: NetworkWatch::new(),
             on_event: on_event.clone(),
@@ -77,8 +91,14 @@ impl ChatConnection {
             outgoing,
             delivery,
             on_event,
+            retry,
             _stop: stop,
         }
+    }
+
+    /// While disconnected: skips the rest of the wait and tries at once ("Retry now").
+    pub fn retry_now(&self) {
+        let _ = self.retry.unbounded_send(());
     }
 
     /// Queues a chat message: it goes out once the socket is ready, and again on every new
@@ -130,6 +150,18 @@ pub fn backoff(attempt: u32, random: f64) -> Duration {
         .min(BACKOFF_MAX);
     let spread = 1.0 + JITTER * (2.0 * random.clamp(0.0, 1.0) - 1.0);
     base.mul_f64(spread).min(BACKOFF_MAX)
+}
+
+/// The wait before retry number `attempt` (0 for the first) when the last socket was
+/// closed by a restarting server (1001): short for the first [`RESTART_TRIES`], then the
+/// usual [`backoff`] as if starting over.
+pub fn restart_wait(attempt: u32, random: f64) -> Duration {
+    if attempt < RESTART_TRIES {
+        let spread = 1.0 + JITTER * (2.0 * random.clamp(0.0, 1.0) - 1.0);
+        RESTART_RETRY.mul_f64(spread)
+    } else {
+        backoff(attempt - RESTART_TRIES, random)
+    }
 }
 
 fn chat_url(since: Option<u64>) -> String {
@@ -194,8 +226,9 @@ impl FusedStream for NetworkWatch {
 
 /// How one socket's life ended.
 enum Outcome {
-    /// Dropped or never opened: try again, from the shortest wait if it had been `stable`.
-    Dropped { stable: bool },
+    /// Dropped or never opened: try again, from the shortest wait if it had been `stable`,
+    /// quickly if the server closed it as `going_away` (restarting).
+    Dropped { stable: bool, going_away: bool },
     /// Closed with 4001.
     SessionEnded,
     /// The handle was dropped: stop for good.
@@ -205,6 +238,7 @@ enum Outcome {
 /// The channels one connection task works with, and what it remembers between sockets.
 struct Task {
     outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    retry_now: mpsc::UnboundedReceiver<()>,
     stop: Fuse<oneshot::Receiver<()>>,
     network: NetworkWatch,
     on_event: Callback<ChatEvent>,
@@ -216,6 +250,8 @@ impl Task {
         let task = &mut self;
         let mut retrying = false;
         let mut attempt = 0;
+        // The server said it is restarting: retry quickly until it is back.
+        let mut restarting = false;
         loop {
             // Offline: wait for the browser to say it is back rather than burning retries.
             while !browser_online() {
@@ -223,6 +259,7 @@ impl Task {
                 select! {
                     _ = &mut task.stop => return,
                     _ = task.network.next() => {}
+                    _ = task.retry_now.next() => break,
                 }
             }
             task.status(if retrying {
@@ -233,7 +270,10 @@ impl Task {
             let url = chat_url(task.delivery.borrow().since());
             let ended = match WebSocket::open(&url) {
                 Ok(socket) => task.serve(socket).await,
-                Err(_) => Outcome::Dropped { stable: false },
+                Err(_) => Outcome::Dropped {
+                    stable: false,
+                    going_away: false,
+                },
             };
             match ended {
                 Outcome::Stopped => return,
@@ -241,9 +281,14 @@ impl Task {
                     task.on_event.emit(ChatEvent::SessionEnded);
                     return;
                 }
-                Outcome::Dropped { stable } => {
-                    if stable {
+                Outcome::Dropped { stable, going_away } => {
+                    if stable || going_away {
                         attempt = 0;
+                    }
+                    if going_away {
+                        restarting = true;
+                    } else if stable {
+                        restarting = false;
                     }
                 }
             }
@@ -253,13 +298,19 @@ impl Task {
             } else {
                 ConnectionStatus::Offline
             });
-            let wait = backoff(attempt, js_sys::Math::random());
+            let random = js_sys::Math::random();
+            let wait = if restarting {
+                restart_wait(attempt, random)
+            } else {
+                backoff(attempt, random)
+            };
             attempt = attempt.saturating_add(1);
             select! {
                 _ = &mut task.stop => return,
                 _ = sleep(wait).fuse() => {}
-                // Back online: retry at once instead of waiting out the backoff.
+                // Back online, or the reader asked: retry at once instead of waiting.
                 _ = task.network.next() => {}
+                _ = task.retry_now.next() => {}
             }
         }
     }
@@ -291,12 +342,17 @@ impl Task {
                     return Outcome::SessionEnded;
                 }
             }
-            return Outcome::Dropped { stable: false };
+            return Outcome::Dropped {
+                stable: false,
+                going_away: false,
+            };
         }
         self.status(ConnectionStatus::Connected);
         let opened = js_sys::Date::now();
-        let dropped = || Outcome::Dropped {
+        let mut going_away = false;
+        let dropped = |going_away| Outcome::Dropped {
             stable: js_sys::Date::now() - opened >= STABLE_MILLIS,
+            going_away,
         };
         let mut retry: Fuse<TimeoutFuture> = Fuse::terminated();
         loop {
@@ -328,9 +384,10 @@ impl Task {
                         if is_session_end(&frame) {
                             return Outcome::SessionEnded;
                         }
+                        going_away |= is_going_away(&frame);
                         continue;
                     }
-                    None => return dropped(),
+                    None => return dropped(going_away),
                 },
                 message = self.outgoing.next() => match message {
                     // Queued while this socket was ready; the next one resends from its history.
@@ -341,6 +398,8 @@ impl Task {
                     None => return Outcome::Stopped,
                 },
                 () = retry => self.delivery.borrow_mut().retry(),
+                // Already connected: nothing to hurry.
+                _ = self.retry_now.next() => continue,
                 online = self.network.next() => {
                     self.status(if online == Some(false) {
                         ConnectionStatus::Offline
@@ -355,7 +414,7 @@ impl Task {
                     continue;
                 };
                 if sink.send(Message::Text(json)).await.is_err() {
-                    return dropped();
+                    return dropped(going_away);
                 }
             }
         }
@@ -364,6 +423,10 @@ impl Task {
 
 fn is_session_end(frame: &Result<Message, WebSocketError>) -> bool {
     matches!(frame, Err(WebSocketError::ConnectionClose(close)) if close.code == CLOSE_INVALID_USER)
+}
+
+fn is_going_away(frame: &Result<Message, WebSocketError>) -> bool {
+    matches!(frame, Err(WebSocketError::ConnectionClose(close)) if close.code == CLOSE_GOING_AWAY)
 }
 
 #[cfg(test)]
@@ -397,5 +460,17 @@ mod tests {
         assert_eq!(backoff(1, 0.0), Duration::from_millis(750));
         assert_eq!(backoff(1, 1.0), Duration::from_millis(1250));
         assert!(backoff(10, 1.0) <= BACKOFF_MAX);
+    }
+
+    #[test]
+    fn after_a_restart_close_retries_come_every_quarter_second_then_back_off() {
+        assert_eq!(restart_wait(0, 0.5), Duration::from_millis(250));
+        assert_eq!(
+            restart_wait(RESTART_TRIES - 1, 0.5),
+            Duration::from_millis(250)
+        );
+        assert!(restart_wait(3, 1.0) <= Duration::from_millis(320));
+        assert_eq!(restart_wait(RESTART_TRIES, 0.5), backoff(0, 0.5));
+        assert_eq!(restart_wait(RESTART_TRIES + 3, 0.5), backoff(3, 0.5));
     }
 }

@@ -182,7 +182,7 @@ fn server_error_becomes_a_notice_not_a_log_line() {
         state.notice,
         Some(Notice {
             id: 4,
-            text: "message is too long".into()
+            text: "The server refused this: message is too long.".into()
         })
     );
     state.apply(Action::DismissNotice);

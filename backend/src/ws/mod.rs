@@ -94,7 +94,7 @@ pub fn accept<B>(
     let host = crate::server::request_host(&req);
     if !crate::origin::allowed(origin, host.as_deref(), &state.config) {
         tracing::debug!(origin = ?req.headers().get(header::ORIGIN), "rejected WebSocket origin");
-        return ApiError::Forbidden("origin not allowed").into_response();
+        return ApiError::BadOrigin.into_response();
     }
     let key = match handshake_key(req.headers()) {
         Ok(key) => key,

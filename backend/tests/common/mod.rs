@@ -334,7 +334,7 @@ pub fn error_message(body: &str) -> String {
         .as_object()
         .unwrap_or_else(|| panic!("error body is an object: {body}"));
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.retain(|k| *k != "retry_after" || object[*k].is_u64());
+    keys.retain(|k| !(*k == "retry_after" && object[*k].is_u64()));
     keys.sort_unstable();
     assert_eq!(
         keys,

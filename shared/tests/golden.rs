@@ -64,10 +64,10 @@ fn list_message_carries_users_in_data() {
 fn error_message_has_the_documented_shape() {
     assert_golden(
         message(ServerBody::Error(shared::Refusal::new(
-            shared::ErrorCode::BadRequest,
+            shared::ErrorCode::TooLong,
             "message is too long",
         ))),
-        r#"{"id":42,"type":"error","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"message is too long","ts":1764070000000}"#,
+        r#"{"id":42,"type":"error","user":{"id":7,"name":"Alice","image":7,"guest":false},"data":"message is too long","ts":1764070000000,"code":"too_long"}"#,
     );
 }
 

@@ -18,6 +18,9 @@ use crate::net::addr_key;
 pub const MAX_BODY_BYTES: usize = 4096;
 /// Rooms one user may create in any hour.
 pub const ROOMS_PER_HOUR: usize = 20;
+/// `POST /api/dm` requests one user may make in any hour: each may create a room and
+/// tells the other user, so a visitor cannot open a DM with everyone.
+pub const DMS_PER_HOUR: usize = 60;
 
 /// The window failed sign-ins are counted over.
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
@@ -207,6 +210,11 @@ fn refund_latest<K: Hash + Eq + Clone>(limit: &SlidingLimit<K>, key: &K, since: 
 /// Rooms created per user id, [`ROOMS_PER_HOUR`] in any hour.
 pub fn room_creations() -> SlidingLimit<u64> {
     SlidingLimit::new(ROOMS_PER_HOUR, HOUR)
+}
+
+/// `POST /api/dm` per user id, [`DMS_PER_HOUR`] in any hour.
+pub fn dm_requests() -> SlidingLimit<u64> {
+    SlidingLimit::new(DMS_PER_HOUR, HOUR)
 }
 
 /// Registrations and guest sign-ins per client address per hour.

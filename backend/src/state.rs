@@ -20,6 +20,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Rooms created per user, [`crate::limits::ROOMS_PER_HOUR`] an hour.
     pub room_creations: SlidingLimit<u64>,
+    /// `POST /api/dm` per user, [`crate::limits::DMS_PER_HOUR`] an hour.
+    pub dm_requests: SlidingLimit<u64>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             room_creations: crate::limits::room_creations(),
+            dm_requests: crate::limits::dm_requests(),
         })
     }
 }

@@ -513,6 +513,22 @@ async fn twenty_first_room_within_an_hour_is_429_with_retry_after() {
     create(&server, &bob, "Bob's room", "public").await;
 }
 
+#[tokio::test]
+async fn sixty_first_dm_request_within_an_hour_is_429() {
+    let server = TestServer::start().await;
+    let ada = account(&server, "Ada").await;
+    let bob = account(&server, "Bob").await;
+    for _ in 0..60 {
+        let res = post(&server, &ada, "/api/dm", json!({ "user": bob.user.id })).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = post(&server, &ada, "/api/dm", json!({ "user": bob.user.id })).await;
+    assert_eq!(
+        expect_error_code(res, StatusCode::TOO_MANY_REQUESTS).await,
+        "rate_limited"
+    );
+}
+
 // ---- the common rules ------------------------------------------------------------------
 
 #[tokio::test]

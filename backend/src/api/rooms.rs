@@ -316,6 +316,10 @@ pub mod handlers {
         if body.user == session.user.id {
             return Err(ApiError::BadRequest("a direct message needs another user".into()).into());
         }
+        state
+            .dm_requests
+            .take(&session.user.id)
+            .map_err(|wait| ApiError::Limited("too many direct messages opened", wait))?;
         let op = RoomOp::Dm {
             user: session.user,
             with: body.user,

@@ -46,6 +46,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// PostgreSQL database shared by several servers (`postgres://user@host:port/db`).
+    /// Without it the chat keeps its SQLite database in the data directory.
+    #[arg(long = "database-url", visible_alias = "database", env = "CHAT_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Milliseconds between looks at the shared database for what other servers stored,
+    /// besides the wake-ups they send (PostgreSQL only).
+    #[arg(long, env = "CHAT_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub poll_ms: u64,
+
     /// Keep everything in memory instead of the data directory: nothing survives a
     /// restart. For trying the chat out and for measuring what storage costs.
     #[arg(long, env = "CHAT_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
@@ -198,6 +208,8 @@ impl Default for Config {
             secret: None,
             secret_file: None,
             data_dir: PathBuf::from("data"),
+            database_url: None,
+            poll_ms: 500,
             in_memory: false,
             no_guests: false,
             session_idle_days: 30,

@@ -40,7 +40,9 @@ pub async fn run(
     if !config.dist.join("index.html").is_file() {
         tracing::warn!(dist = %config.dist.display(), "the client is not built; `/` explains how to build it");
     }
-    if config.in_memory {
+    if let Some(url) = &config.database_url {
+        tracing::info!(database = %redact(url), "connecting to PostgreSQL");
+    } else if config.in_memory {
         tracing::warn!("--in-memory: nothing is stored; a restart forgets everything");
     } else {
         tracing::info!(data_dir = %config.data_dir.display(), "opening the database");
@@ -51,7 +53,21 @@ pub async fn run(
         })?),
         _ => None,
     };
-    let state = AppState::open(config)?;
+    let state = tokio::task::spawn_blocking(move || AppState::open(config))
+        .await
+        .map_err(std::io::Error::other)??;
     server::serve(listener, state, tls, shutdown).await;
     Ok(())
+}
+
+/// A database URL fit for the log: without its password.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }

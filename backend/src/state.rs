@@ -25,13 +25,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the data directory (creating and migrating the database) and starts the hub.
+    /// Opens the database (creating and migrating it) and starts the hub. Blocks: call it
+    /// where blocking is allowed.
     pub fn open(config: Config) -> Result<Self, Error> {
-        let store = if config.in_memory {
-            Store::open_in_memory()?
-        } else {
-            Store::open(&config.data_dir)?
-        };
+        let store = Store::open_configured(
+            config.database_url.as_deref(),
+            &config.data_dir,
+            config.in_memory,
+        )?;
         let key = crate::secret::resolve(&config)?;
         let idle = Duration::from_secs(config.session_idle_days * 24 * 60 * 60);
         let hub = Hub::start(

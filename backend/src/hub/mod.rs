@@ -31,7 +31,7 @@ use shared::User;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::store::{SharedConnection, StoreError};
+use crate::store::{SharedDb, StoreError};
 
 /// One encoded text frame, shared by every socket that sends it.
 pub type Frame = Utf8Bytes;
@@ -171,7 +171,7 @@ pub struct Membership {
 
 impl Hub {
     /// Starts the hub's thread on `db`, a connection to the message database.
-    pub fn start(db: SharedConnection, settings: HubSettings) -> Result<Hub, StoreError> {
+    pub fn start(db: SharedDb, settings: HubSettings) -> Result<Hub, StoreError> {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let queue_bytes = settings.queue_bytes;
         let room = room::Room::open(db, settings)?;

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, Transaction};
+use crate::store::db::{Db, DbError, Tx};
 use shared::{RoomId, ServerBody, ServerMessage, User, CLOSE_POLICY, GENERAL};
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,7 +16,7 @@ use super::rate::{Allowances, TypingLimits};
 use super::rooms::{Audience, Rooms};
 use super::{Command, ConnId, Frame, HubSettings, Outbox, RoomRefusal};
 use crate::store::messages::{self, Scope};
-use crate::store::{lock, SharedConnection, StoreError};
+use crate::store::{lock, SharedDb, StoreError};
 
 mod deliver;
 mod greet;
@@ -47,7 +47,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 pub struct Room {
     /// Shared with request handlers only when the database lives in memory.
-    db: SharedConnection,
+    db: SharedDb,
     state: State,
 }
 
@@ -156,13 +156,14 @@ impl Command {
 }
 
 impl Room {
-    pub fn open(db: SharedConnection, settings: HubSettings) -> Result<Room, StoreError> {
+    pub fn open(db: SharedDb, settings: HubSettings) -> Result<Room, StoreError> {
         let (next_id, reserved, rooms) = {
-            let conn = lock(&db);
-            let next_id = messages::first_free_id(&conn)?;
+            let guard = lock(&db);
+            let conn: &dyn Db = &**guard;
+            let next_id = messages::first_free_id(conn)?;
             let reserved = next_id + ID_RESERVE_STEP;
-            messages::reserve(&conn, reserved)?;
-            (next_id, reserved, Rooms::load(&conn)?)
+            messages::reserve(conn, reserved)?;
+            (next_id, reserved, Rooms::load(conn)?)
         };
         tracing::info!(next_id, "message ids continue");
         Ok(Room {
@@ -237,17 +238,17 @@ impl Room {
         let needed = batch.iter().map(Command::max_ids).sum();
         let changes_rooms = batch.iter().any(|c| matches!(c, Command::Room { .. }));
         let mut effects = Vec::with_capacity(batch.len());
-        let mut conn = lock(&self.db);
-        self.state.reserve_ids(&conn, needed);
+        let guard = lock(&self.db);
+        let conn: &dyn Db = &**guard;
+        self.state.reserve_ids(conn, needed);
         self.state.stored_max = None;
-        let tx = conn
-            .transaction()
+        let tx = Tx::begin(conn)
             .map_err(|err| tracing::error!(%err, "could not start storing messages"))
             .ok();
         self.state.storing = tx.is_some();
         // Every command is applied, stored or not, so who is online stays right.
         for command in batch.drain(..) {
-            self.state.apply(command, tx.as_ref(), &mut effects);
+            self.state.apply(command, tx.as_ref().map(|tx| tx as &dyn Db), &mut effects);
         }
         let committed = match (tx, self.state.storing) {
             (Some(tx), true) => tx
@@ -261,20 +262,20 @@ impl Room {
             tracing::error!("a batch of messages was not stored; not broadcasting it");
             if changes_rooms {
                 // The rooms in memory went ahead of the rolled-back database.
-                match Rooms::load(&conn) {
+                match Rooms::load(conn) {
                     Ok(rooms) => self.state.rooms = rooms,
                     Err(err) => tracing::error!(%err, "could not reload the rooms"),
                 }
             }
         }
-        drop(conn);
+        drop(guard);
         batch.clear();
         self.state.play(effects, committed);
     }
 }
 
 impl State {
-    fn apply(&mut self, command: Command, tx: Option<&Transaction<'_>>, effects: &mut Vec<Effect>) {
+    fn apply(&mut self, command: Command, tx: Option<&dyn Db>, effects: &mut Vec<Effect>) {
         match command {
             Command::Join {
                 conn,
@@ -390,8 +391,8 @@ impl State {
     /// batch as not stored, and is logged; the caller carries on without the result.
     fn store<T>(
         &mut self,
-        tx: Option<&Transaction<'_>>,
-        step: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        tx: Option<&dyn Db>,
+        step: impl FnOnce(&dyn Db) -> Result<T, DbError>,
     ) -> Option<T> {
         let tx = tx.filter(|_| self.storing)?;
         match step(tx) {
@@ -404,7 +405,7 @@ impl State {
         }
     }
 
-    fn left(&mut self, tx: Option<&Transaction<'_>>, user: User, effects: &mut Vec<Effect>) {
+    fn left(&mut self, tx: Option<&dyn Db>, user: User, effects: &mut Vec<Effect>) {
         let text = format!("{} left.", user.name);
         let body = ServerBody::Left(text);
         self.broadcast(tx, user, None, body, Audience::Everyone, None, effects);
@@ -430,7 +431,7 @@ impl State {
     #[allow(clippy::too_many_arguments)]
     fn broadcast(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         user: User,
         room: Option<RoomId>,
         body: ServerBody,
@@ -475,7 +476,7 @@ impl State {
     /// Makes sure the next `needed` ids are reserved on disk, in a commit of their own,
     /// before any of them is used: a frame sent with an id that a crash could hand out
     /// again would break "ids always increase".
-    fn reserve_ids(&mut self, conn: &Connection, needed: u64) {
+    fn reserve_ids(&mut self, conn: &dyn Db, needed: u64) {
         if self.next_id + needed <= self.reserved {
             return;
         }
@@ -511,7 +512,7 @@ mod tests {
     }
 
     /// A room whose reservation is used up but for two ids, and the socket joining it.
-    fn nearly_out_of_ids(db: &SharedConnection) -> (Room, Arc<Outbox>, u64) {
+    fn nearly_out_of_ids(db: &SharedDb) -> (Room, Arc<Outbox>, u64) {
         let mut room = Room::open(db.clone(), settings()).unwrap();
         room.state.next_id = room.state.reserved - 2;
         let outbox = Arc::new(Outbox::new(1024 * 1024));
@@ -555,7 +556,7 @@ mod tests {
             sent.iter().any(|&id| id >= old_mark),
             "the batch went past the old mark"
         );
-        let on_disk = messages::reserved(&lock(&db)).unwrap();
+        let on_disk = messages::reserved(&**lock(&db)).unwrap();
         assert!(sent.iter().all(|&id| id < on_disk), "{sent:?} vs {on_disk}");
         // A crash now: the next run starts above every id sent.
         drop(room);
@@ -573,7 +574,7 @@ mod tests {
         let mut room = Room::open(db.clone(), settings()).unwrap();
         // From now on the reservation cannot be written; messages still can.
         lock(&db)
-            .execute_batch(
+            .batch(
                 "CREATE TRIGGER no_insert BEFORE INSERT ON meta BEGIN SELECT RAISE(FAIL, 'full'); END;
                  CREATE TRIGGER no_update BEFORE UPDATE ON meta BEGIN SELECT RAISE(FAIL, 'full'); END;",
             )
@@ -598,7 +599,7 @@ mod tests {
         // A crash now, then a restart once the disk works again.
         drop(room);
         lock(&db)
-            .execute_batch("DROP TRIGGER no_insert; DROP TRIGGER no_update;")
+            .batch("DROP TRIGGER no_insert; DROP TRIGGER no_update;")
             .unwrap();
         let reopened = Room::open(db, settings()).unwrap();
         assert!(!sent.is_empty());
@@ -618,7 +619,7 @@ mod tests {
             .unwrap();
         let mut room = Room::open(db.clone(), settings()).unwrap();
         lock(&db)
-            .execute_batch(
+            .batch(
                 "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(FAIL, 'full'); END;",
             )
             .unwrap();
@@ -646,7 +647,7 @@ mod tests {
         // Neither `join` was stored, so neither is broadcast; both sockets are greeted.
         assert_eq!(kinds(&a), ["list", "history"]);
         assert_eq!(kinds(&b), ["list", "history"]);
-        lock(&db).execute_batch("DROP TRIGGER full;").unwrap();
+        lock(&db).batch("DROP TRIGGER full;").unwrap();
         room.process(&mut vec![Command::Leave { conn: 2 }]);
         assert_eq!(kinds(&a), ["left"], "B was counted online and leaves once");
     }

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::Connection;
+use crate::store::db::{Db, DbError};
 use shared::{RoomId, RoomKind, GENERAL};
 
 use crate::store::rooms::{self, RoomRow};
@@ -35,12 +35,12 @@ pub enum Audience {
 
 impl Rooms {
     /// Every room and membership in the database.
-    pub fn load(conn: &Connection) -> rusqlite::Result<Rooms> {
+    pub fn load(db: &dyn Db) -> Result<Rooms, DbError> {
         let mut loaded = Rooms::default();
-        for row in rooms::all(conn)? {
+        for row in rooms::all(db)? {
             loaded.insert(row);
         }
-        for (room, user) in rooms::memberships(conn)? {
+        for (room, user) in rooms::memberships(db)? {
             loaded.add(room, user);
         }
         Ok(loaded)

@@ -1,8 +1,6 @@
 //! Users (guests and registered accounts) and their sessions.
 
-use rusqlite::{
-    params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
-};
+use super::db::{args, Db, DbError, Row, Tx};
 use shared::User;
 
 /// Last-seen times are written at most this often per session, not on every request.
@@ -11,12 +9,6 @@ const TOUCH_EVERY_MS: u64 = 60 * 60 * 1000;
 /// The lower-case form of a name, kept in `users.name_key` from the first schema.
 pub fn name_key(name: &str) -> String {
     name.to_lowercase()
-}
-
-/// A transaction that takes the write lock at once. A deferred one that reads first
-/// fails with `SQLITE_BUSY` (no waiting) when the room's writer commits in between.
-fn write_transaction(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
-    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
 }
 
 /// A registered account: its user and password hash.
@@ -35,41 +27,50 @@ pub enum GuestOutcome {
     GuestHolds,
 }
 
+/// `(id, name, is_account)` as selected by the queries here.
+fn user_of(r: &Row, first: usize) -> Result<User, DbError> {
+    let (id, name) = (r.uint(first)?, r.text(first + 1)?);
+    Ok(match r.bool(first + 2)? {
+        true => User::new(id, name),
+        false => User::guest(id, name),
+    })
+}
+
 /// Creates a user. With a password hash it is an account, and `Ok(None)` means an
 /// account already holds a name that looks the same. Guests are not checked here.
 pub fn create_user(
-    conn: &Connection,
+    db: &dyn Db,
     name: &str,
     password_hash: Option<&str>,
     now_ms: u64,
-) -> rusqlite::Result<Option<User>> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO users (name, name_key, canon, password_hash, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
+) -> Result<Option<User>, DbError> {
+    // A failed INSERT must not end an enclosing PostgreSQL transaction: the account
+    // name's uniqueness is checked first, and the index still guards against a race.
+    if password_hash.is_some() && account(db, name)?.is_some() {
+        return Ok(None);
+    }
+    let inserted = db.query_one(
+        "INSERT INTO users (name, name_key, canon, password_hash, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        args![
             name,
-            name_key(name),
-            shared::canonical_name(name),
+            &name_key(name),
+            &shared::canonical_name(name),
             password_hash,
-            now_ms as i64
-        ]);
+            now_ms
+        ],
+    );
     match inserted {
-        Ok(_) => {
-            let id = conn.last_insert_rowid() as u64;
+        Ok(row) => {
+            let id = row.uint(0)?;
             // Every user is a member of `general`, from the start.
-            super::rooms::add_member(conn, shared::GENERAL, id, now_ms)?;
+            super::rooms::add_member(db, shared::GENERAL, id, now_ms)?;
             Ok(Some(match password_hash {
                 Some(_) => User::new(id, name),
                 None => User::guest(id, name),
             }))
         }
-        Err(rusqlite::Error::SqliteFailure(err, _))
-            if err.code == ErrorCode::ConstraintViolation =>
-        {
-            Ok(None)
-        }
+        Err(err) if err.is_unique_violation() => Ok(None),
         Err(err) => Err(err),
     }
 }
@@ -77,22 +78,23 @@ pub fn create_user(
 /// Creates a guest unless an account, or a guest with a session used since `live_since_ms`,
 /// has a name with the same canonical form.
 pub fn create_guest(
-    conn: &Connection,
+    db: &dyn Db,
     name: &str,
     now_ms: u64,
     live_since_ms: u64,
-) -> rusqlite::Result<GuestOutcome> {
-    let tx = write_transaction(conn)?;
+) -> Result<GuestOutcome, DbError> {
+    let tx = Tx::begin(db)?;
     let canon = shared::canonical_name(name);
-    let holder: Option<bool> = tx
-        .prepare_cached(
+    let holder = tx
+        .query_opt(
             "SELECT u.password_hash IS NOT NULL FROM users u
              WHERE u.canon = ?1 AND (u.password_hash IS NOT NULL OR EXISTS (
                  SELECT 1 FROM sessions s WHERE s.user_id = u.id AND s.last_seen_ms >= ?2))
              ORDER BY u.password_hash IS NOT NULL DESC LIMIT 1",
+            args![&canon, live_since_ms],
         )?
-        .query_row(params![canon, live_since_ms as i64], |r| r.get(0))
-        .optional()?;
+        .map(|r| r.bool(0))
+        .transpose()?;
     let outcome = match holder {
         Some(true) => GuestOutcome::AccountHolds,
         Some(false) => GuestOutcome::GuestHolds,
@@ -109,149 +111,157 @@ pub fn create_guest(
 /// returning the account and those sessions' ids (their sockets are to be closed).
 /// `Ok(None)`: an account holds a name that looks the same.
 pub fn create_account(
-    conn: &Connection,
+    db: &dyn Db,
     name: &str,
     password_hash: &str,
     now_ms: u64,
-) -> rusqlite::Result<Option<(User, Vec<u64>)>> {
-    let tx = write_transaction(conn)?;
+) -> Result<Option<(User, Vec<u64>)>, DbError> {
+    let tx = Tx::begin(db)?;
     let Some(user) = create_user(&tx, name, Some(password_hash), now_ms)? else {
         return Ok(None);
     };
     let ended = tx
-        .prepare_cached(
+        .query(
             "DELETE FROM sessions WHERE user_id IN (
                  SELECT id FROM users WHERE canon = ?1 AND password_hash IS NULL)
              RETURNING id",
+            args![&shared::canonical_name(name)],
         )?
-        .query_map(params![shared::canonical_name(name)], |r| {
-            Ok(r.get::<_, i64>(0)? as u64)
-        })?
+        .iter()
+        .map(|r| r.uint(0))
         .collect::<Result<Vec<_>, _>>()?;
     tx.commit()?;
     Ok(Some((user, ended)))
 }
 
 /// The account whose name looks like `name`, if there is one.
-pub fn account(conn: &Connection, name: &str) -> rusqlite::Result<Option<Account>> {
-    conn.prepare_cached(
+pub fn account(db: &dyn Db, name: &str) -> Result<Option<Account>, DbError> {
+    db.query_opt(
         "SELECT id, name, password_hash FROM users
          WHERE canon = ?1 AND password_hash IS NOT NULL",
+        args![&shared::canonical_name(name)],
     )?
-    .query_row(params![shared::canonical_name(name)], |r| {
+    .map(|r| {
         Ok(Account {
-            user: User::new(r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?),
-            password_hash: r.get(2)?,
+            user: User::new(r.uint(0)?, r.text(1)?),
+            password_hash: r.text(2)?,
         })
     })
-    .optional()
+    .transpose()
 }
-
-/// The guests [`purge`] removes: made before `?1`, without a session left.
-const PURGED_GUESTS: &str = "WHERE password_hash IS NULL AND created_ms < ?1
-     AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)";
 
 /// Deletes sessions unused since `idle_before_ms`, then guests left without a session
 /// that were created before `guests_before_ms` (younger ones may be signing in right
 /// now). Returns how many sessions and guests went. Stored messages keep their copy of
 /// the user, so deleting a guest loses nothing.
 pub fn purge(
-    conn: &Connection,
+    db: &dyn Db,
     idle_before_ms: u64,
     guests_before_ms: u64,
-) -> rusqlite::Result<(usize, usize)> {
-    let tx = write_transaction(conn)?;
-    let sessions = tx
-        .prepare_cached("DELETE FROM sessions WHERE last_seen_ms < ?1")?
-        .execute(params![idle_before_ms as i64])?;
+) -> Result<(usize, usize), DbError> {
+    let tx = Tx::begin(db)?;
+    let sessions = tx.execute(
+        "DELETE FROM sessions WHERE last_seen_ms < ?1",
+        args![idle_before_ms],
+    )?;
     // Their memberships and mentions go with them, or room member counts would keep
-    // counting users who no longer exist.
-    for table in ["members", "mentions"] {
-        tx.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users {PURGED_GUESTS})"
-        ))?
-        .execute(params![guests_before_ms as i64])?;
-    }
-    let guests = tx
-        .prepare_cached(&format!("DELETE FROM users {PURGED_GUESTS}"))?
-        .execute(params![guests_before_ms as i64])?;
+    // counting users who no longer exist. (The guests: made before `?1`, without a
+    // session left.)
+    tx.execute(
+        "DELETE FROM members WHERE user_id IN (SELECT id FROM users
+             WHERE password_hash IS NULL AND created_ms < ?1
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id))",
+        args![guests_before_ms],
+    )?;
+    tx.execute(
+        "DELETE FROM mentions WHERE user_id IN (SELECT id FROM users
+             WHERE password_hash IS NULL AND created_ms < ?1
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id))",
+        args![guests_before_ms],
+    )?;
+    let guests = tx.execute(
+        "DELETE FROM users
+         WHERE password_hash IS NULL AND created_ms < ?1
+         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)",
+        args![guests_before_ms],
+    )?;
     tx.commit()?;
-    Ok((sessions, guests))
+    Ok((sessions as usize, guests as usize))
 }
 
 /// Stores a new session for `user_id`, returning its id.
 pub fn create_session(
-    conn: &Connection,
+    db: &dyn Db,
     token_hash: &[u8],
     user_id: u64,
     now_ms: u64,
-) -> rusqlite::Result<u64> {
-    conn.prepare_cached(
-        "INSERT INTO sessions (token_hash, user_id, created_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?3)",
+) -> Result<u64, DbError> {
+    db.query_one(
+        "INSERT INTO sessions (token_hash, user_id, created_ms, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?3) RETURNING id",
+        args![token_hash, user_id, now_ms],
     )?
-    .execute(params![token_hash, user_id as i64, now_ms as i64])?;
-    Ok(conn.last_insert_rowid() as u64)
+    .uint(0)
 }
 
 /// The session and user for a token hash, unless idle for longer than `idle_ms`
 /// (an idle session is deleted). Refreshes the last-seen time now and then.
 pub fn session(
-    conn: &Connection,
+    db: &dyn Db,
     token_hash: &[u8],
     idle_ms: u64,
     now_ms: u64,
-) -> rusqlite::Result<Option<(u64, User)>> {
-    let found = conn
-        .prepare_cached(
-            "SELECT s.id, s.last_seen_ms, u.id, u.name, u.password_hash IS NULL FROM sessions s
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
-        )?
-        .query_row(params![token_hash], |r| {
-            let (id, name) = (r.get::<_, i64>(2)? as u64, r.get::<_, String>(3)?);
-            let user = match r.get::<_, bool>(4)? {
-                true => User::guest(id, name),
-                false => User::new(id, name),
-            };
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, user))
-        })
-        .optional()?;
-    let Some((id, last_seen, user)) = found else {
+) -> Result<Option<(u64, User)>, DbError> {
+    let Some(found) = db.query_opt(
+        "SELECT s.id, s.last_seen_ms, u.id, u.name, u.password_hash IS NOT NULL FROM sessions s
+         JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
+        args![token_hash],
+    )?
+    else {
         return Ok(None);
     };
+    let (id, last_seen, user) = (found.uint(0)?, found.uint(1)?, user_of(&found, 2)?);
     if now_ms.saturating_sub(last_seen) > idle_ms {
-        conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-            .execute(params![id as i64])?;
+        db.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
         return Ok(None);
     }
     if now_ms.saturating_sub(last_seen) > TOUCH_EVERY_MS {
-        conn.prepare_cached("UPDATE sessions SET last_seen_ms = ?2 WHERE id = ?1")?
-            .execute(params![id as i64, now_ms as i64])?;
+        db.execute(
+            "UPDATE sessions SET last_seen_ms = ?2 WHERE id = ?1",
+            args![id, now_ms],
+        )?;
     }
     Ok(Some((id, user)))
 }
 
 /// Deletes the session with this token hash, returning its id if it existed.
-pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> rusqlite::Result<Option<u64>> {
-    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1 RETURNING id")?
-        .query_row(params![token_hash], |r| Ok(r.get::<_, i64>(0)? as u64))
-        .optional()
+pub fn delete_session(db: &dyn Db, token_hash: &[u8]) -> Result<Option<u64>, DbError> {
+    db.query_opt(
+        "DELETE FROM sessions WHERE token_hash = ?1 RETURNING id",
+        args![token_hash],
+    )?
+    .map(|r| r.uint(0))
+    .transpose()
 }
 
 /// Moves a session's last-seen time (tests use it to age a session).
-pub fn set_last_seen(conn: &Connection, session_id: u64, at_ms: u64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE sessions SET last_seen_ms = ?2 WHERE id = ?1")?
-        .execute(params![session_id as i64, at_ms as i64])?;
+pub fn set_last_seen(db: &dyn Db, session_id: u64, at_ms: u64) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE sessions SET last_seen_ms = ?2 WHERE id = ?1",
+        args![session_id, at_ms],
+    )?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
-    fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&conn).unwrap();
-        conn
+    use crate::store::sqlite::SqliteDb;
+
+    fn db() -> SqliteDb {
+        SqliteDb::memory().unwrap()
     }
 
     #[test]
@@ -317,7 +327,7 @@ mod tests {
         create_session(&conn, b"acc", account.id, 100).unwrap();
         // Sessions idle since before 2000 go, then sessionless guests made before 4000.
         assert_eq!(purge(&conn, 2_000, 4_000).unwrap(), (2, 1));
-        let names: Vec<String> = conn
+        let names: Vec<String> = conn.0
             .prepare("SELECT name FROM users ORDER BY id")
             .unwrap()
             .query_map([], |r| r.get(0))
@@ -335,7 +345,7 @@ mod tests {
         let kept = create_user(&conn, "Kept", None, 0).unwrap().unwrap();
         create_session(&conn, b"kept", kept.id, 3_000).unwrap();
         for user in [gone.id, kept.id] {
-            conn.execute(
+            conn.0.execute(
                 "INSERT INTO mentions (user_id, room_id, message_id) VALUES (?1, 1, 7)",
                 params![user as i64],
             )
@@ -343,7 +353,7 @@ mod tests {
         }
         assert_eq!(purge(&conn, 2_000, 4_000).unwrap(), (0, 1));
         for table in ["members", "mentions"] {
-            let users: Vec<i64> = conn
+            let users: Vec<i64> = conn.0
                 .prepare(&format!("SELECT user_id FROM {table} ORDER BY user_id"))
                 .unwrap()
                 .query_map([], |r| r.get(0))

@@ -1,7 +1,7 @@
 //! Stored events (`join`, `left`, `chat`, `room_join`, `room_leave`), kept as their exact
 //! JSON envelope with the room they belong to, and the message-id watermark.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{self, args, Db, DbError};
 
 /// Meta key: every id below this value may have been sent already.
 const ID_RESERVED: &str = "id_reserved";
@@ -37,27 +37,23 @@ impl Row<'_> {
     }
 }
 
-pub fn insert(conn: &Connection, row: Row<'_>, json: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn insert(db: &dyn Db, row: Row<'_>, json: &str) -> Result<(), DbError> {
+    db.execute(
         "INSERT INTO messages (id, user_id, room_id, kind, cid, json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        row.id as i64,
-        row.user_id as i64,
-        clamp(row.room),
-        row.kind,
-        row.cid,
-        json
-    ])?;
+        args![row.id, row.user_id, row.room, row.kind, row.cid, json],
+    )?;
     Ok(())
 }
 
 /// The message `user_id` already sent with this client id, if any.
-pub fn by_cid(conn: &Connection, user_id: u64, cid: &str) -> rusqlite::Result<Option<Stored>> {
-    conn.prepare_cached("SELECT id, json FROM messages WHERE user_id = ?1 AND cid = ?2")?
-        .query_row(params![user_id as i64, cid], row)
-        .optional()
+pub fn by_cid(db: &dyn Db, user_id: u64, cid: &str) -> Result<Option<Stored>, DbError> {
+    db.query_opt(
+        "SELECT id, json FROM messages WHERE user_id = ?1 AND cid = ?2",
+        args![user_id, cid],
+    )?
+    .map(|r| stored(&r))
+    .transpose()
 }
 
 /// Whose messages a history reads: one room's, or those of every room a user is in.
@@ -70,51 +66,33 @@ pub enum Scope {
 
 /// The newest messages of `scope` with `after < id < until`, oldest first: at most
 /// `limit` of them, and at most `max_bytes` of JSON counting a separating comma each.
-/// `true` when older ones were left out. Rows are read newest first and reading stops at
-/// the budget, so a long history never passes through memory whole.
+/// `true` when older ones were left out.
 pub fn between(
-    conn: &Connection,
+    db: &dyn Db,
     scope: Scope,
     after: u64,
     until: u64,
     limit: usize,
     max_bytes: usize,
-) -> rusqlite::Result<(Vec<Stored>, bool)> {
-    let (sql, key) = match scope {
-        Scope::Room(room) => (
+) -> Result<(Vec<Stored>, bool), DbError> {
+    let rows = match scope {
+        Scope::Room(room) => db.query(
             "SELECT id, json FROM messages WHERE room_id = ?4 AND id > ?1 AND id < ?2
              ORDER BY id DESC LIMIT ?3",
-            room,
-        ),
-        Scope::RoomsOf(user) => (
+            args![after, until, limit + 1, room],
+        )?,
+        Scope::RoomsOf(user) => db.query(
             "SELECT id, json FROM messages WHERE id > ?1 AND id < ?2 AND (room_id = ?5
                  OR room_id IN (SELECT room_id FROM members WHERE user_id = ?4))
              ORDER BY id DESC LIMIT ?3",
-            user,
-        ),
-    };
-    let mut statement = conn.prepare_cached(sql)?;
-    let general = shared::GENERAL as i64;
-    let mut rows = match scope {
-        Scope::Room(_) => statement.query(params![
-            clamp(after),
-            clamp(until),
-            limit as i64 + 1,
-            clamp(key)
-        ])?,
-        Scope::RoomsOf(_) => statement.query(params![
-            clamp(after),
-            clamp(until),
-            limit as i64 + 1,
-            clamp(key),
-            general
-        ])?,
+            args![after, until, limit + 1, user, shared::GENERAL],
+        )?,
     };
     let mut found = Vec::new();
     let mut bytes = 0;
     let mut truncated = false;
-    while let Some(r) = rows.next()? {
-        let stored = row(r)?;
+    for r in &rows {
+        let stored = stored(r)?;
         let cost = stored.json.len() + 1;
         if found.len() == limit || bytes + cost > max_bytes {
             truncated = true;
@@ -129,57 +107,64 @@ pub fn between(
 
 /// Up to `limit` messages of `general` with ids below `before`, oldest first: the
 /// history of clients that know no rooms, which must never show another room's events.
-pub fn before(conn: &Connection, before: u64, limit: usize) -> rusqlite::Result<Vec<Stored>> {
-    let mut rows: Vec<Stored> = conn
-        .prepare_cached(
+pub fn before(db: &dyn Db, before: u64, limit: usize) -> Result<Vec<Stored>, DbError> {
+    let mut rows = db
+        .query(
             "SELECT id, json FROM messages WHERE room_id = 1 AND id < ?1 ORDER BY id DESC LIMIT ?2",
+            args![before, limit],
         )?
-        .query_map(params![clamp(before), limit as i64], row)?
-        .collect::<Result<_, _>>()?;
+        .iter()
+        .map(stored)
+        .collect::<Result<Vec<_>, _>>()?;
     rows.reverse();
     Ok(rows)
 }
 
+/// Every stored message with `after < id`, oldest first, at most `limit`: what another
+/// server stored since this one last looked.
+pub fn after(db: &dyn Db, after: u64, limit: usize) -> Result<Vec<Stored>, DbError> {
+    db.query(
+        "SELECT id, json FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+        args![after, limit],
+    )?
+    .iter()
+    .map(stored)
+    .collect()
+}
+
+/// The highest stored id, 0 when there is none.
+pub fn max_id(db: &dyn Db) -> Result<u64, DbError> {
+    db.query_one("SELECT COALESCE(MAX(id), 0) FROM messages", args![])?
+        .uint(0)
+}
+
 /// The first id this run may use: above every stored message and every id an earlier
 /// run may have sent without storing it (`list`, `error`, `history`).
-pub fn first_free_id(conn: &Connection) -> rusqlite::Result<u64> {
-    let max_stored: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
-        r.get(0)
-    })?;
-    let reserved = reserved(conn)?;
-    Ok((max_stored as u64 + 1).max(reserved))
+pub fn first_free_id(db: &dyn Db) -> Result<u64, DbError> {
+    Ok((max_id(db)? + 1).max(reserved(db)?))
 }
 
 /// Ids below the stored watermark count as possibly used.
-pub fn reserved(conn: &Connection) -> rusqlite::Result<u64> {
-    let value: Option<i64> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            params![ID_RESERVED],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(value.unwrap_or(0) as u64)
+pub fn reserved(db: &dyn Db) -> Result<u64, DbError> {
+    match db.query_opt("SELECT value FROM meta WHERE key = ?1", args![ID_RESERVED])? {
+        Some(row) => row.uint(0),
+        None => Ok(0),
+    }
 }
 
 /// Moves the watermark up to `until`.
-pub fn reserve(conn: &Connection, until: u64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn reserve(db: &dyn Db, until: u64) -> Result<(), DbError> {
+    db.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![ID_RESERVED, until as i64])?;
+        args![ID_RESERVED, until],
+    )?;
     Ok(())
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+fn stored(r: &db::Row) -> Result<Stored, DbError> {
     Ok(Stored {
-        id: r.get::<_, i64>(0)? as u64,
-        json: r.get(1)?,
+        id: r.uint(0)?,
+        json: r.text(1)?,
     })
-}
-
-/// SQLite integers are signed; ids from clients may be any `u64`.
-fn clamp(id: u64) -> i64 {
-    id.min(i64::MAX as u64) as i64
 }

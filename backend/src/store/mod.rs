@@ -1,20 +1,28 @@
-//! Embedded storage: one SQLite database file in the data directory.
+//! Storage: by default one SQLite database file in the data directory; with
+//! `--database postgres://...`, a PostgreSQL database that several servers share.
 //!
-//! Two connections: the room owns one for writing messages in batches (see `crate::room`);
-//! the other, behind a mutex, serves accounts, sessions and history for HTTP requests. The
-//! mutex is only taken inside `spawn_blocking`, never across an `.await`. WAL mode lets
-//! the two work side by side.
+//! Every query goes through [`db::Db`], so nothing above this module knows which one it
+//! has. The hub owns one connection for writing messages in batches (see `crate::hub`);
+//! request handlers use another (SQLite: one behind a mutex; PostgreSQL: a pool), only
+//! inside `spawn_blocking`, never across an `.await`. SQLite's WAL mode lets the two work
+//! side by side.
 
 pub mod accounts;
+pub mod db;
 pub mod messages;
+pub mod postgres;
 pub mod rooms;
 mod schema;
+pub mod sqlite;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
+
+use db::{Db, DbError, Dialect};
+use sqlite::SqliteDb;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "chat.db";
@@ -23,9 +31,11 @@ pub const DB_FILE: &str = "chat.db";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] DbError),
     #[error("i/o error on the data directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("storage task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
     #[error(
@@ -35,20 +45,39 @@ pub enum StoreError {
     Corrupt { path: String, detail: String },
 }
 
-/// A connection behind a mutex, taken only on blocking threads, never across `.await`.
-pub type SharedConnection = Arc<Mutex<Connection>>;
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Db(err.into())
+    }
+}
 
-/// Locks a connection; a panic elsewhere while it was held leaves SQLite consistent.
-pub fn lock(conn: &SharedConnection) -> std::sync::MutexGuard<'_, Connection> {
-    conn.lock().unwrap_or_else(|poison| poison.into_inner())
+/// A connection behind a mutex, taken only on blocking threads, never across `.await`.
+pub type SharedDb = Arc<Mutex<Box<dyn Db + Send>>>;
+
+/// Locks a connection; a panic elsewhere while it was held leaves the database consistent
+/// (a transaction left open is rolled back by the next `BEGIN`'s owner dropping it).
+pub fn lock(db: &SharedDb) -> std::sync::MutexGuard<'_, Box<dyn Db + Send>> {
+    db.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+fn shared(db: impl Db + Send + 'static) -> SharedDb {
+    Arc::new(Mutex::new(Box::new(db)))
 }
 
 /// Handle to the database for request handlers. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    conn: SharedConnection,
-    /// The database file; `None` for a database in memory.
-    path: Option<PathBuf>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite {
+        conn: SharedDb,
+        /// The database file; `None` for a database in memory.
+        path: Option<PathBuf>,
+    },
+    Postgres(postgres::PgPool),
 }
 
 impl Store {
@@ -77,57 +106,110 @@ impl Store {
         quick_check(&conn).map_err(corrupt)?;
         schema::migrate(&conn)?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: Some(path),
+            backend: Backend::Sqlite {
+                conn: shared(SqliteDb(conn)),
+                path: Some(path),
+            },
         })
     }
 
     /// A database that lives in memory only, as long as this store does.
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory()?;
-        schema::migrate(&conn)?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: None,
+            backend: Backend::Sqlite {
+                conn: shared(SqliteDb::memory()?),
+                path: None,
+            },
         })
     }
 
-    /// The connection for the room's writer: a second one to the same file, so that
-    /// writing never waits for request handlers; in memory, the one there is.
-    pub fn writer(&self) -> Result<SharedConnection, StoreError> {
-        match &self.path {
-            Some(path) => Ok(Arc::new(Mutex::new(connect(path)?))),
-            None => Ok(self.conn.clone()),
+    /// Connects to a PostgreSQL database (`postgres://user@host:port/db`) and brings its
+    /// schema up to date. Several servers may share it.
+    pub fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::PgPool::connect(url)?),
+        })
+    }
+
+    /// Opens the database the configuration names: PostgreSQL when a URL is given,
+    /// otherwise SQLite in `data_dir`, or in memory.
+    pub fn open_configured(
+        database: Option<&str>,
+        data_dir: &Path,
+        in_memory: bool,
+    ) -> Result<Store, StoreError> {
+        match database {
+            Some(url) => Store::connect(url),
+            None if in_memory => Store::open_in_memory(),
+            None => Store::open(data_dir),
         }
     }
 
-    /// Writes a consistent copy of the database to `dest` (which must not exist yet).
-    /// Safe while the server runs: the copy is one read transaction's snapshot.
-    pub fn backup(&self, dest: &Path) -> Result<(), StoreError> {
-        let dest = dest.to_string_lossy().into_owned();
-        self.call_now(move |db| db.execute("VACUUM INTO ?1", [dest]).map(|_| ()))
+    pub fn dialect(&self) -> Dialect {
+        match &self.backend {
+            Backend::Sqlite { .. } => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
     }
 
-    /// Runs `f` on the request-side connection on a blocking thread.
+    /// The connection for the hub's writer: one of its own, so that writing never waits
+    /// for request handlers; for SQLite in memory, the one there is.
+    pub fn writer(&self) -> Result<SharedDb, StoreError> {
+        match &self.backend {
+            Backend::Sqlite {
+                path: Some(path), ..
+            } => Ok(shared(SqliteDb(connect(path)?))),
+            Backend::Sqlite { conn, path: None } => Ok(conn.clone()),
+            Backend::Postgres(pool) => Ok(Arc::new(Mutex::new(pool.dedicated()?))),
+        }
+    }
+
+    /// The PostgreSQL pool, when that is the database.
+    pub fn postgres(&self) -> Option<&postgres::PgPool> {
+        match &self.backend {
+            Backend::Postgres(pool) => Some(pool),
+            Backend::Sqlite { .. } => None,
+        }
+    }
+
+    /// Writes a consistent copy of a SQLite database to `dest` (which must not exist yet).
+    /// Safe while the server runs: the copy is one read transaction's snapshot.
+    /// PostgreSQL is backed up with `pg_dump` instead.
+    pub fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        if self.dialect() == Dialect::Postgres {
+            return Err(StoreError::Unsupported(
+                "--backup copies a SQLite database; back PostgreSQL up with pg_dump",
+            ));
+        }
+        let dest = dest.to_string_lossy().into_owned();
+        self.call_now(move |db| db.execute("VACUUM INTO ?1", db::args![&dest]).map(|_| ()))
+    }
+
+    /// Whether the database answers a trivial query now.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.call_now(|db| db.query_one("SELECT 1", db::args![]).map(|_| ()))
+    }
+
+    /// Runs `f` on a request-side connection on a blocking thread.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, DbError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&conn)).map_err(StoreError::from)).await?
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.call_now(f)).await?
     }
 
-    /// Runs `f` on the request-side connection, blocking the caller. For start-up only.
-    pub fn call_now<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        f(&mut conn).map_err(StoreError::from)
+    /// Runs `f` on a request-side connection, blocking the caller: at start-up, on
+    /// blocking threads, and from the command line.
+    pub fn call_now<T>(&self, f: impl FnOnce(&dyn Db) -> Result<T, DbError>) -> Result<T, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { conn, .. } => Ok(f(&**lock(conn))?),
+            Backend::Postgres(pool) => {
+                let conn = pool.get()?;
+                Ok(f(&*conn)?)
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! rooms, then history, bounded so that the whole greeting fits in half the socket's
 //! queue.
 
-use rusqlite::Transaction;
+use crate::store::db::Db;
 use shared::{ServerBody, User};
 
 use super::{Effect, History, State, HISTORY_RECENT_PER_ROOM, HISTORY_RESUME, HISTORY_ROOMS};
@@ -16,7 +16,7 @@ impl State {
     /// events before `live_from`, the socket's first live id, are replayed.
     pub(super) fn greet_rooms(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         conn: ConnId,
         user: User,
         since: Option<u64>,

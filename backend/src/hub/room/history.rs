@@ -1,7 +1,7 @@
 //! `history` frames: stored events replayed to a socket, as the exact JSON they were
 //! broadcast with, bounded in count and bytes.
 
-use rusqlite::Transaction;
+use crate::store::db::Db;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use shared::{RoomId, User};
@@ -22,7 +22,7 @@ impl State {
     /// the frame holds no messages and says `truncated`.
     pub(super) fn history_frame(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         user: User,
         history: History,
     ) -> (u64, Frame) {

@@ -5,7 +5,7 @@
 //! A change that cannot be stored leaves the batch uncommitted: its frames are never
 //! sent, the asker is told `NotSaved`, and the rooms in memory are reloaded.
 
-use rusqlite::Transaction;
+use crate::store::db::{Db, DbError};
 use shared::{RoomId, RoomKind, ServerBody, User, GENERAL};
 
 use super::{unix_millis, Effect, State};
@@ -20,7 +20,7 @@ impl State {
     pub(super) fn room_op(
         &mut self,
         op: RoomOp,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         effects: &mut Vec<Effect>,
     ) -> Answer {
         match op {
@@ -145,7 +145,7 @@ impl State {
     /// member, the new one included.
     fn enter(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         room: RoomId,
         user: &User,
         by: Option<User>,
@@ -166,7 +166,7 @@ impl State {
     /// `room_leave` to the remaining members and to the leaver.
     fn leave_room(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         room: RoomId,
         user: &User,
         effects: &mut Vec<Effect>,
@@ -184,7 +184,7 @@ impl State {
     /// Queues `room` as `user` now sees it for their room-aware sockets.
     fn room_frame(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         room: RoomId,
         user: &User,
         effects: &mut Vec<Effect>,
@@ -196,7 +196,7 @@ impl State {
     }
 
     /// `room` as `user` sees it, read inside the batch's transaction.
-    fn view(&mut self, tx: Option<&Transaction<'_>>, room: RoomId, user: u64) -> Answer {
+    fn view(&mut self, tx: Option<&dyn Db>, room: RoomId, user: u64) -> Answer {
         let row = self
             .rooms
             .get(room)
@@ -216,8 +216,8 @@ impl State {
     /// batch) is `NotSaved`.
     fn db<T>(
         &mut self,
-        tx: Option<&Transaction<'_>>,
-        step: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        tx: Option<&dyn Db>,
+        step: impl FnOnce(&dyn Db) -> Result<T, DbError>,
     ) -> Result<T, RoomRefusal> {
         self.store(tx, step).ok_or(RoomRefusal::NotSaved)
     }
@@ -269,7 +269,7 @@ mod tests {
         fn user(&self, name: &str, hash: Option<&str>) -> User {
             let conn = self.store.writer().unwrap();
             let conn = lock(&conn);
-            accounts::create_user(&conn, name, hash, 1)
+            accounts::create_user(&**conn, name, hash, 1)
                 .unwrap()
                 .unwrap()
         }
@@ -612,7 +612,7 @@ mod tests {
         {
             let conn = f.store.writer().unwrap();
             lock(&conn)
-                .execute_batch(
+                .batch(
                     "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(FAIL, 'full'); END;",
                 )
                 .unwrap();
@@ -626,7 +626,7 @@ mod tests {
         assert_eq!(f.op(create()).await, Err(RoomRefusal::NotSaved));
         {
             let conn = f.store.writer().unwrap();
-            lock(&conn).execute_batch("DROP TRIGGER full;").unwrap();
+            lock(&conn).batch("DROP TRIGGER full;").unwrap();
         }
         let room = f.op(create()).await.expect("the name was never taken");
         assert_eq!(room.slug, "team");

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use rusqlite::Transaction;
+use crate::store::db::Db;
 use shared::{ErrorCode, Refusal, RoomId, ServerBody, Signal, User, GENERAL};
 
 use super::{Effect, Member, State};
@@ -19,7 +19,7 @@ impl State {
     /// and sent to the room's members.
     pub(super) fn chat(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         conn: ConnId,
         room: Option<RoomId>,
         text: String,
@@ -67,7 +67,7 @@ impl State {
     /// not in is ignored.
     pub(super) fn read(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         conn: ConnId,
         room: RoomId,
         id: u64,
@@ -115,7 +115,7 @@ impl State {
     /// The members of `room` that `text` mentions, without the sender.
     fn mentions(
         &mut self,
-        tx: Option<&Transaction<'_>>,
+        tx: Option<&dyn Db>,
         room: RoomId,
         text: &str,
         sender: &User,

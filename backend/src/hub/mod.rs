@@ -185,6 +185,11 @@ impl Hub {
         })
     }
 
+    /// Whether the hub's thread still takes commands (it stops only when it failed).
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
     /// Accepts a socket: `join` to everyone when it is the user's first, then `list` and
     /// `history` to it. `since` asks for every stored message after that id; `v2` for
     /// every room of the user (otherwise the socket sees only `general`).

@@ -30,7 +30,7 @@ use crate::store::Store;
 const MAX_SCRAPES: usize = 16;
 /// Longest a scraper may take to send its request.
 const SCRAPE_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Upper bounds of the commit-latency buckets, in seconds: 0.5 ms to 5 s.
+/// Upper bounds of the commit-latency buckets, in seconds: 0.5 ms to 10 s.
 const COMMIT_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];

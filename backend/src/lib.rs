@@ -68,7 +68,9 @@ pub async fn run(
         }
         tokio::spawn(metrics::serve(listener, state.store.clone()))
     });
+    let hub = state.hub.clone();
     server::serve(listener, state, tls, shutdown).await;
+    hub.farewell().await;
     if let Some(scraper) = scraper {
         scraper.abort();
     }

@@ -139,7 +139,10 @@ mod tests {
             secret: Some("x".repeat(32)),
             ..Config::default()
         };
-        assert_eq!(resolve(&config, &memory()).unwrap(), "x".repeat(32).as_bytes());
+        assert_eq!(
+            resolve(&config, &memory()).unwrap(),
+            "x".repeat(32).as_bytes()
+        );
         config.secret = Some("short".into());
         assert!(matches!(
             resolve(&config, &memory()),
@@ -157,10 +160,19 @@ mod tests {
             secret_file: Some(file.clone()),
             ..Config::default()
         };
-        assert_eq!(resolve(&config, &memory()).unwrap(), "k".repeat(40).as_bytes());
+        assert_eq!(
+            resolve(&config, &memory()).unwrap(),
+            "k".repeat(40).as_bytes()
+        );
         std::fs::write(&file, "too short\n").unwrap();
-        assert!(matches!(resolve(&config, &memory()), Err(SecretError::TooShort(..))));
+        assert!(matches!(
+            resolve(&config, &memory()),
+            Err(SecretError::TooShort(..))
+        ));
         config.secret_file = Some(dir.path().join("missing"));
-        assert!(matches!(resolve(&config, &memory()), Err(SecretError::Unreadable(..))));
+        assert!(matches!(
+            resolve(&config, &memory()),
+            Err(SecretError::Unreadable(..))
+        ));
     }
 }

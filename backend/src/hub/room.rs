@@ -191,6 +191,7 @@ impl Room {
                 let reserved = next_id + ID_RESERVE_STEP;
                 messages::reserve(conn, reserved)?;
                 tracing::info!(next_id, "message ids continue");
+                crate::metrics::servers_alive(1);
                 (next_id, reserved, rooms, None)
             }
         };
@@ -339,10 +340,15 @@ impl Room {
             }
         }
         let committed = match (tx, self.state.storing) {
-            (Some(tx), true) => tx
-                .commit()
-                .map_err(|err| tracing::error!(%err, "could not store messages"))
-                .is_ok(),
+            (Some(tx), true) => {
+                let started = Instant::now();
+                let done = tx
+                    .commit()
+                    .map_err(|err| tracing::error!(%err, "could not store messages"))
+                    .is_ok();
+                crate::metrics::commit(started.elapsed());
+                done
+            }
             // Dropped, the transaction is rolled back.
             _ => false,
         };

@@ -111,12 +111,38 @@ impl PgDb {
         Ok(statement)
     }
 
+    /// Runs `attempt` once more on a new connection when the first try found the old one
+    /// dead (the database restarted since it was last used), unless inside a transaction,
+    /// which died with the connection.
+    fn retrying<T>(&self, attempt: impl Fn() -> Result<T, DbError>) -> Result<T, DbError> {
+        match attempt() {
+            Err(_) if !self.in_tx.get() && !self.is_open() => attempt(),
+            result => result,
+        }
+    }
+
     /// Takes the client out for work the [`Db`] methods do not cover (`LISTEN`).
     pub fn client<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, DbError> {
         self.with_client(|client| f(client).map_err(DbError::from))
+    }
+}
+
+impl Drop for PgDb {
+    /// Closing a blocking client runs a small runtime of its own, which must not happen
+    /// on a thread that drives async tasks (a pool dropped when the server stops): there
+    /// the client is closed on a thread of its own.
+    fn drop(&mut self) {
+        let Some(client) = self.client.get_mut().take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new()
+                .name("chat-db-close".into())
+                .spawn(move || drop(client));
+        }
     }
 }
 
@@ -195,20 +221,21 @@ impl Db for PgDb {
     }
 
     fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, DbError> {
-        self.with_client(|client| {
-            let statement = self.statement(client, sql)?;
-            Ok(client.execute(&statement, &params(args))?)
+        self.retrying(|| {
+            self.with_client(|client| {
+                let statement = self.statement(client, sql)?;
+                Ok(client.execute(&statement, &params(args))?)
+            })
         })
     }
 
     fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, DbError> {
-        self.with_client(|client| {
-            let statement = self.statement(client, sql)?;
-            client
-                .query(&statement, &params(args))?
-                .iter()
-                .map(row)
-                .collect()
+        self.retrying(|| {
+            self.with_client(|client| {
+                let statement = self.statement(client, sql)?;
+                let found = client.query(&statement, &params(args))?;
+                found.iter().map(row).collect()
+            })
         })
     }
 
@@ -224,7 +251,10 @@ impl Db for PgDb {
                 false => Ok(()),
             };
         }
-        let result = self.with_client(|client| Ok(client.batch_execute(sql)?));
+        let result = match begins {
+            true => self.retrying(|| self.with_client(|client| Ok(client.batch_execute(sql)?))),
+            false => self.with_client(|client| Ok(client.batch_execute(sql)?)),
+        };
         if begins && result.is_ok() {
             self.in_tx.set(true);
         }

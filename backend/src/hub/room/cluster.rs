@@ -379,6 +379,7 @@ impl State {
             .uint(0)
         });
         if let Some(alive) = alive {
+            crate::metrics::servers_alive(alive as usize);
             tracing::debug!(alive, "servers sharing the database");
         }
     }

@@ -32,7 +32,14 @@ impl State {
                         }
                     }
                 }
-                Effect::Broadcast { frame, to, .. } if committed => self.to_audience(&frame, to),
+                Effect::Broadcast {
+                    frame, to, origin, ..
+                } if committed => {
+                    if origin.is_some() {
+                        crate::metrics::messages_accepted(1);
+                    }
+                    self.to_audience(&frame, to)
+                }
                 Effect::Broadcast {
                     origin: Some(conn),
                     cid,
@@ -41,6 +48,7 @@ impl State {
                     if let Some(Member { user, .. }) = self.members.get(&conn).cloned() {
                         let reason = "your message could not be saved; please send it again";
                         let refusal = Refusal::new(ErrorCode::NotSaved, reason).for_cid(cid);
+                        crate::metrics::message_refused(&refusal.code);
                         let body = ServerBody::Error(refusal);
                         let (id, json) = match self.cluster.as_ref() {
                             // No ids could be taken from the shared database: the refusal
@@ -110,6 +118,7 @@ impl State {
                 Effect::RelayToUser(user, frame) => {
                     for peer in self.room_sockets(user) {
                         peer.outbox.push(frame.clone());
+                        crate::metrics::delivered(1);
                     }
                 }
                 Effect::CloseSession { session, code } => {
@@ -127,12 +136,14 @@ impl State {
             Audience::Everyone => {
                 for peer in self.peers.values() {
                     peer.outbox.push(frame.clone());
+                    crate::metrics::delivered(1);
                 }
             }
             Audience::Users(users) => {
                 for user in users {
                     for peer in self.room_sockets(user) {
                         peer.outbox.push(frame.clone());
+                        crate::metrics::delivered(1);
                     }
                 }
             }
@@ -143,6 +154,7 @@ impl State {
     fn push(&self, conn: ConnId, frame: Frame) {
         if let Some(peer) = self.peers.get(&conn) {
             peer.outbox.push(frame);
+            crate::metrics::delivered(1);
         }
     }
 
@@ -163,6 +175,7 @@ impl State {
         };
         if id < safe {
             peer.outbox.push(frame);
+            crate::metrics::delivered(1);
         } else {
             peer.outbox
                 .close_with(CLOSE_INTERNAL, "server error; please reconnect");

@@ -32,6 +32,7 @@ impl State {
         let room = room.unwrap_or(GENERAL);
         if !self.speaks_in(room, user.id) {
             let refusal = Refusal::new(ErrorCode::NoSuchRoom, "no such room").for_cid(cid);
+            crate::metrics::message_refused(&refusal.code);
             self.send(conn, user, ServerBody::Error(refusal), effects);
             return;
         }
@@ -46,6 +47,7 @@ impl State {
         if !self.allowances.take(user.id, Instant::now()) {
             let reason = "slow down: you are sending messages too fast";
             let refusal = Refusal::new(ErrorCode::RateLimited, reason).for_cid(cid);
+            crate::metrics::message_refused(&refusal.code);
             self.send(conn, user, ServerBody::Error(refusal), effects);
             return;
         }

@@ -208,26 +208,6 @@ fn a_transaction_dropped_without_commit_is_rolled_back() {
 }
 
 #[test]
-fn a_failed_statement_fails_its_transaction_and_leaves_the_connection_usable() {
-    let (_, db) = fresh();
-    db.batch("CREATE TABLE t (k BIGINT PRIMARY KEY)")
-        .expect("create the table");
-    {
-        let tx = Tx::begin(&db).expect("begin");
-        tx.execute("INSERT INTO t (k) VALUES (1)", args![])
-            .expect("insert");
-        assert!(tx.execute("INSERT INTO t (k) VALUES (1)", args![]).is_err());
-        assert!(
-            tx.commit().is_err(),
-            "an aborted transaction does not commit"
-        );
-    }
-    assert_eq!(count(&db, "t"), 0);
-    db.execute("INSERT INTO t (k) VALUES (1)", args![])
-        .expect("the connection works afterwards");
-}
-
-#[test]
 fn the_pool_hands_out_at_most_its_size_and_a_returned_connection_goes_to_a_waiter() {
     let cluster = pg::shared();
     let name = cluster.fresh_db();
@@ -267,89 +247,6 @@ fn the_pool_hands_out_at_most_its_size_and_a_returned_connection_goes_to_a_waite
     assert_eq!(got.expect("the waiter gets a connection"), 2);
     drop(held);
     assert_eq!(pool.usage(), (0, POOL_SIZE));
-}
-
-#[test]
-fn a_terminated_connection_is_made_again_on_next_use() {
-    let (name, db) = fresh();
-    db.batch("CREATE TABLE t (v BIGINT)")
-        .expect("create the table");
-    let before = db
-        .query_one("SELECT pg_backend_pid()", args![])
-        .unwrap()
-        .int(0)
-        .unwrap();
-    assert_eq!(pg::shared().terminate_connections(&name), 1);
-    db.execute("INSERT INTO t (v) VALUES (1)", args![])
-        .expect("the next statement runs on a new connection");
-    let after = db
-        .query_one("SELECT pg_backend_pid()", args![])
-        .unwrap()
-        .int(0)
-        .unwrap();
-    assert_ne!(before, after, "a new backend serves the connection");
-    assert_eq!(count(&db, "t"), 1, "the statement ran exactly once");
-}
-
-#[test]
-fn a_connection_lost_inside_a_transaction_fails_it_and_is_made_again_after() {
-    let (name, db) = fresh();
-    db.batch("CREATE TABLE t (v BIGINT)")
-        .expect("create the table");
-    {
-        let tx = Tx::begin(&db).expect("begin");
-        tx.execute("INSERT INTO t (v) VALUES (1)", args![])
-            .expect("insert before the loss");
-        assert_eq!(pg::shared().terminate_connections(&name), 1);
-        let lost = tx.execute("INSERT INTO t (v) VALUES (2)", args![]);
-        assert!(lost.is_err(), "no new connection inside the transaction");
-        let again = tx.execute("INSERT INTO t (v) VALUES (3)", args![]);
-        assert!(
-            matches!(again, Err(DbError::Unreachable(_))),
-            "still refused inside the transaction: {again:?}"
-        );
-        assert!(tx.commit().is_err(), "the transaction cannot commit");
-    }
-    assert_eq!(
-        count(&db, "t"),
-        0,
-        "nothing of the lost transaction was committed"
-    );
-    db.execute("INSERT INTO t (v) VALUES (4)", args![])
-        .expect("outside the transaction the connection is made again");
-    assert_eq!(count(&db, "t"), 1);
-}
-
-#[test]
-fn connections_come_back_after_postgres_restarts_and_refuse_while_it_is_down() {
-    let cluster = PgCluster::start();
-    cluster.create_db("chat");
-    let url = cluster.url("chat");
-    let db = connect(&url);
-    let pool = PgPool::connect(&url).expect("connect the pool");
-    db.batch("CREATE TABLE t (v BIGINT)")
-        .expect("create the table");
-    pool.get()
-        .and_then(|c| c.query_one("SELECT 1", args![]))
-        .expect("the pool works");
-    cluster.stop();
-    let down = db.execute("INSERT INTO t (v) VALUES (1)", args![]);
-    assert!(
-        matches!(down, Err(DbError::Unreachable(_))),
-        "a clear error while PostgreSQL is down: {down:?}"
-    );
-    assert!(pool
-        .get()
-        .and_then(|c| c.query_one("SELECT 1", args![]))
-        .is_err());
-    cluster.start_again();
-    db.execute("INSERT INTO t (v) VALUES (2)", args![])
-        .expect("the connection is made again");
-    let via_pool = pool
-        .get()
-        .and_then(|c| c.query_one("SELECT COUNT(*) FROM t", args![])?.int(0))
-        .expect("the pool's connections are made again");
-    assert_eq!(via_pool, 1);
 }
 
 #[test]

@@ -145,9 +145,10 @@ impl Drop for PgDb {
 
 /// Reads, without waiting, whatever the server sent while the connection sat idle. A
 /// PostgreSQL that restarted, or that ended this backend, said so and closed the socket;
-/// the client only learns it (`is_closed`) by reading, and then the connection is made
-/// again before the next statement instead of failing it. A `PgDb` never `LISTEN`s, so
-/// no notification is lost here.
+/// the client only learns it (`is_closed`) by reading. Known gap: an ended backend's
+/// `FATAL` can still reach the next statement as its error, so that one statement fails
+/// and the one after it gets a new connection. A `PgDb` never `LISTEN`s, so no
+/// notification is lost here.
 fn read_while_idle(client: &mut Client) {
     let mut notifications = client.notifications();
     let mut pending = notifications.iter();

@@ -205,6 +205,7 @@ async fn failures_from_one_address_are_limited_across_names() {
 
 #[tokio::test]
 async fn password_is_stored_only_as_an_argon2id_hash() {
+    common::sqlite_only!("reads the SQLite file directly");
     let server = TestServer::start().await;
     register(&server, "Ada", "correct horse").await;
     let db = rusqlite::Connection::open(server.data.path().join("chat.db")).expect("open db");
@@ -221,6 +222,7 @@ async fn password_is_stored_only_as_an_argon2id_hash() {
 
 #[tokio::test]
 async fn session_token_is_stored_only_as_a_hash() {
+    common::sqlite_only!("reads the SQLite file directly");
     let server = TestServer::start().await;
     let (_, cookie) = server.signin("Ada").await;
     let token = cookie.split('.').next().expect("token part").to_owned();
@@ -236,6 +238,7 @@ async fn session_token_is_stored_only_as_a_hash() {
 
 #[tokio::test]
 async fn session_idle_longer_than_the_limit_has_expired() {
+    common::sqlite_only!("reads the SQLite file directly");
     let server = TestServer::start_with(|c| c.session_idle_days = 30).await;
     let (_, cookie) = server.signin("Ada").await;
     assert_eq!(server.me(Some(&cookie)).await.status(), 200);
@@ -253,6 +256,7 @@ async fn session_idle_longer_than_the_limit_has_expired() {
 
 #[tokio::test]
 async fn session_used_within_the_limit_stays_valid() {
+    common::sqlite_only!("reads the SQLite file directly");
     let server = TestServer::start().await;
     let (_, cookie) = server.signin("Ada").await;
     let db = rusqlite::Connection::open(server.data.path().join("chat.db")).expect("open db");

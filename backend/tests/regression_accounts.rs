@@ -434,6 +434,7 @@ async fn users_say_whether_they_are_guests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_sessions_and_abandoned_guests_are_purged_at_start() {
+    common::sqlite_only!("reads the SQLite file directly");
     let mut server = TestServer::start().await;
     let data = server.data.clone();
     let (gone, _) = server.signin("Gone").await;

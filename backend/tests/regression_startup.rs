@@ -7,6 +7,7 @@ use common::process::ServerProcess;
 
 #[test]
 fn corrupted_database_stops_the_server_with_a_clear_message() {
+    common::sqlite_only!("a damaged SQLite file");
     let data = tempfile::tempdir().unwrap();
     // Before: the server started on such a file, and every sign-in then failed with 500.
     std::fs::write(data.path().join("chat.db"), vec![0x42u8; 16 * 1024]).unwrap();

@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 
@@ -79,6 +80,11 @@ impl PgDb {
         f: impl FnOnce(&mut Client) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let mut slot = self.client.borrow_mut();
+        if let Some(client) = slot.as_mut() {
+            if !self.in_tx.get() {
+                read_while_idle(client);
+            }
+        }
         let lost = slot.as_ref().is_none_or(Client::is_closed);
         if lost {
             if self.in_tx.get() {
@@ -130,32 +136,52 @@ impl PgDb {
     }
 }
 
+/// The blocking client says goodbye on its own small runtime as it drops, which panics on
+/// a thread already inside one: a store dropped by an async task (at shut-down) would
+/// abort the process. There, the client is dropped on a plain thread instead.
 impl Drop for PgDb {
-    /// Closing a blocking client runs a small runtime of its own, which must not happen
-    /// on a thread that drives async tasks (a pool dropped when the server stops): there
-    /// the client is closed on a thread of its own.
     fn drop(&mut self) {
         let Some(client) = self.client.get_mut().take() else {
             return;
         };
         if tokio::runtime::Handle::try_current().is_ok() {
+            self.statements.get_mut().clear();
             let _ = std::thread::Builder::new()
-                .name("chat-db-close".into())
+                .name("chat-pg-close".into())
                 .spawn(move || drop(client));
         }
     }
 }
 
-/// `?1` becomes `$1`: the queries are written once, in SQLite's spelling.
+/// Reads, without waiting, whatever the server sent while the connection sat idle. A
+/// PostgreSQL that restarted, or that ended this backend, said so and closed the socket;
+/// the client only learns it (`is_closed`) by reading. An ended backend's `FATAL` can
+/// still reach the next statement as its error; [`PgDb::retrying`] then runs it again on
+/// a new connection. A `PgDb` never `LISTEN`s, so no notification is lost here.
+fn read_while_idle(client: &mut Client) {
+    let mut notifications = client.notifications();
+    let mut pending = notifications.iter();
+    while let Ok(Some(_)) = pending.next() {}
+}
+
+/// `?1` becomes `$1`: the queries are written once, in SQLite's spelling. Quoted text
+/// (`'?1'`, `"?1"`) is left as it is.
 fn placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
+    let mut quote = None;
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('$');
-        } else {
-            out.push(c);
+        match quote {
+            Some(open) if c == open => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('$');
+                continue;
+            }
+            None => {}
         }
+        out.push(c);
     }
     out
 }
@@ -383,6 +409,14 @@ mod tests {
         assert_eq!(
             placeholders("SELECT ? , ?1 FROM t WHERE a = ?12 AND b = '?'"),
             "SELECT ? , $1 FROM t WHERE a = $12 AND b = '?'"
+        );
+    }
+
+    #[test]
+    fn placeholders_inside_quotes_are_left_alone() {
+        assert_eq!(
+            placeholders("SELECT '?1', \"?2\", 'it''s ?3', ?4"),
+            "SELECT '?1', \"?2\", 'it''s ?3', $4"
         );
     }
 }

@@ -48,7 +48,13 @@ pub struct Config {
 
     /// PostgreSQL database shared by several servers (`postgres://user@host:port/db`).
     /// Without it the chat keeps its SQLite database in the data directory.
-    #[arg(long = "database-url", visible_alias = "database", env = "CHAT_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long = "database-url",
+        visible_alias = "database",
+        env = "CHAT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Milliseconds between looks at the shared database for what other servers stored,

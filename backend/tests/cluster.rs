@@ -211,6 +211,7 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_users_move_on() {
     let mut c1 = enter_on(&cluster, 2, "c1", "").await;
     let mut c2 = enter_on(&cluster, 2, "c2", "?v=2").await;
     let c3 = enter_on(&cluster, 2, "c3", "").await;
+    let mut a3 = enter_on(&cluster, 0, "a3", "?v=2").await;
 
     // Traffic from all three servers; server 2 dies while its clients are sending.
     let mut acked = BTreeSet::new();
@@ -227,6 +228,11 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_users_move_on() {
             }
         }
     }
+    // a3 talks on through the kill, from a surviving server.
+    let talker = tokio::spawn(async move {
+        let sent = send_acknowledged(&mut a3, "a3-through", 40).await;
+        (a3, sent)
+    });
     let c1_sending = {
         // c1 keeps sending while its server is killed: whatever it got echoed counts.
         let mut sent = Vec::new();
@@ -247,6 +253,15 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_users_move_on() {
         if c1_echoed.contains_key(cid) {
             acked.insert(cid.clone());
         }
+    }
+
+    let (a3, through) = talker.await.expect("a3's sending task");
+    for (cid, ok) in through {
+        assert!(
+            ok,
+            "{cid} from a surviving server is echoed through the kill"
+        );
+        acked.insert(cid);
     }
 
     // The survivors keep talking.
@@ -282,7 +297,7 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_users_move_on() {
     }
 
     // c3 never comes back: every surviving socket hears of it once.
-    let survivors = [&a1, &a2, &b1, &b2, &c1_again, &c2_again];
+    let survivors = [&a1, &a2, &a3, &b1, &b2, &c1_again, &c2_again];
     for client in survivors {
         client
             .wait_for("c3's left", PRESENCE_WAIT, |tape| {
@@ -300,7 +315,7 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_users_move_on() {
         .filter(|c| c.starts_with("b1-last"))
         .cloned()
         .collect();
-    for client in [&a1, &a2, &b1, &b2, &c1_again, &c2_again] {
+    for client in [&a1, &a2, &a3, &b1, &b2, &c1_again, &c2_again] {
         wait_for_chats(client, &last, WAIT).await;
     }
 
@@ -324,7 +339,7 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_users_move_on() {
     );
 
     // Every survivor that was there all along got everything stored since it came, once.
-    for client in [&a1, &a2, &b1, &b2] {
+    for client in [&a1, &a2, &a3, &b1, &b2] {
         client.assert_in_order();
         let seen = client.events();
         assert_eq!(
@@ -384,7 +399,7 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_users_move_on() {
         .iter()
         .map(|u| u.name.clone())
         .collect();
-    let expected: BTreeSet<String> = ["a1", "a2", "b1", "b2", "c1", "c2", "fresh"]
+    let expected: BTreeSet<String> = ["a1", "a2", "a3", "b1", "b2", "c1", "c2", "fresh"]
         .iter()
         .map(|s| s.to_string())
         .collect();

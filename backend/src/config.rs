@@ -172,10 +172,30 @@ pub struct Config {
     #[arg(long, env = "CHAT_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<crate::net::PublicUrl>,
 
+    /// Serve Prometheus metrics at `/metrics` on this address (plain HTTP, a listener of
+    /// its own). Off unless given: keep it where only the scraper reaches it.
+    #[arg(long, env = "CHAT_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// How log lines are written to standard error: `text` for people, `json` (one
+    /// object per line) for log collectors.
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Instead of serving: write a consistent copy of the database to this file and exit.
     /// Safe while a server is running on the same data directory.
     #[arg(long, value_name = "FILE")]
     pub backup_to: Option<PathBuf>,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Config {
@@ -240,6 +260,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             public_url: None,
+            metrics_addr: None,
+            log_format: LogFormat::Text,
             backup_to: None,
         }
     }
@@ -274,6 +296,29 @@ mod tests {
             let row = format!("| `--{long}` | `{expected}`");
             assert!(readme.contains(&row), "README's table lacks {row}");
         }
+    }
+
+    #[test]
+    fn metrics_are_off_and_logs_are_text_unless_asked_for() {
+        let parsed = Config::try_parse_from(["backend"]).unwrap();
+        assert_eq!(
+            (parsed.metrics_addr, parsed.log_format),
+            (None, LogFormat::Text)
+        );
+        let parsed = Config::try_parse_from([
+            "backend",
+            "--metrics-addr",
+            "127.0.0.1:9100",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed.metrics_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        assert_eq!(parsed.log_format, LogFormat::Json);
+        assert!(Config::try_parse_from(["backend", "--log-format", "xml"]).is_err());
     }
 
     #[test]

@@ -123,11 +123,13 @@ impl ConnLimits {
         let key = addr_key(peer);
         let mut counts = self.lock();
         if counts.total >= self.inner.max_total {
+            crate::metrics::connection_refused("total");
             return Err(Refused::Total);
         }
         let exempt = self.inner.proxies.iter().any(|c| c.contains(peer));
         let per_addr = counts.per_addr.entry(key).or_insert(0);
         if *per_addr >= self.inner.max_per_addr && !exempt {
+            crate::metrics::connection_refused("per_addr");
             return Err(Refused::PerAddr);
         }
         *per_addr += 1;
@@ -136,6 +138,7 @@ impl ConnLimits {
             _held: Arc::new(Slot {
                 limits: self.clone(),
                 key,
+                _counted: crate::metrics::connection_opened(),
             }),
         })
     }
@@ -176,6 +179,8 @@ pub struct ConnSlot {
 struct Slot {
     limits: ConnLimits,
     key: IpAddr,
+    /// Keeps the connection in the `chat_connections` gauge.
+    _counted: crate::metrics::Open,
 }
 
 impl Drop for Slot {

@@ -80,6 +80,10 @@ pub enum ApiError {
     /// Every password-hashing thread is busy and the queue is full: 503 with `Retry-After`.
     #[error("the server is busy; try again in {} seconds", .0.as_secs().max(1))]
     Busy(std::time::Duration),
+    /// The database does not answer or the hub has stopped: 503 `not_ready`, for
+    /// load balancers (`GET /readyz`).
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
     /// A change could not be stored; nothing happened: 500 `not_saved`.
     #[error("the change could not be saved; try again")]
     NotSaved,
@@ -156,7 +160,7 @@ impl ApiError {
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests(_) | ApiError::Limited(..) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotSaved | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -181,6 +185,7 @@ impl ApiError {
             ApiError::Conflict(_) => ErrorCode::NameTaken,
             ApiError::TooManyRequests(_) | ApiError::Limited(..) => ErrorCode::RateLimited,
             ApiError::Busy(_) => ErrorCode::Busy,
+            ApiError::NotReady(_) => ErrorCode::NotReady,
             ApiError::NotSaved => ErrorCode::NotSaved,
             ApiError::Internal(_) => ErrorCode::Internal,
         }

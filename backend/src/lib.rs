@@ -10,6 +10,7 @@ pub mod conn;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod metrics;
 pub mod net;
 pub mod origin;
 pub mod secret;
@@ -53,12 +54,26 @@ pub async fn run(
         })?),
         _ => None,
     };
+    let metrics = match config.metrics_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
     let state = tokio::task::spawn_blocking(move || AppState::open(config))
         .await
         .map_err(std::io::Error::other)??;
+    // Aborted when the server stops: a scrape has nothing to finish.
+    let scraper = metrics.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "metrics at http://{addr}/metrics");
+        }
+        tokio::spawn(metrics::serve(listener, state.store.clone()))
+    });
     let hub = state.hub.clone();
     server::serve(listener, state, tls, shutdown).await;
     hub.farewell().await;
+    if let Some(scraper) = scraper {
+        scraper.abort();
+    }
     Ok(())
 }
 

@@ -1,20 +1,14 @@
 //! `backend`: parses flags, starts logging, binds, and hands over to [`backend::run`].
 
+use backend::config::LogFormat;
 use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), backend::Error> {
-    // Logs go to standard error; standard output only says where the chat is running.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            // warp logs every request, and every 4xx as a warning: that is debug detail here.
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,warp=error")),
-        )
-        .init();
     let config = backend::Config::parse();
+    start_logging(config.log_format);
     if let Some(dest) = &config.backup_to {
         backend::store::Store::open(&config.data_dir)?.backup(dest)?;
         println!("Wrote a copy of the database to {}", dest.display());
@@ -34,6 +28,22 @@ async fn main() -> Result<(), backend::Error> {
     tracing::info!("chat is running at {scheme}://{addr}/");
     println!("Chat is running at {scheme}://{addr}/");
     backend::run(listener, config, shutdown_signal()).await
+}
+
+/// Logs go to standard error, as text or one JSON object per line; standard output only
+/// says where the chat is running.
+fn start_logging(format: LogFormat) {
+    // warp logs every request, and every 4xx as a warning: that is debug detail here.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,warp=error"));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        // The event's fields at the top level, where collectors look for `message`.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 /// Binds with a deep accept queue: the default of 128 drops connection attempts during

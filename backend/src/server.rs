@@ -332,7 +332,8 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
 
 /// The seed's picture: an upgrade to a known WebSocket path? WebSocket side : web app.
 ///
-/// Before that: a `Host` other than `--public-url`'s is turned away with 421, and a `HEAD`
+/// Before that: a `Host` other than `--public-url`'s is turned away with 421 (except for
+/// the health probes), and a `HEAD`
 /// is answered as the `GET` it mirrors (hyper leaves the body out). After: HSTS when the
 /// chat is reached over HTTPS.
 async fn dispatch<S>(
@@ -346,7 +347,9 @@ where
 {
     let config = state.config.clone();
     let host = request_host(&req);
-    let mut res = if !crate::origin::host_allowed(host.as_deref(), &config) {
+    // Probes come by address, not by the public name.
+    let probe = crate::api::health::PROBE_PATHS.contains(&req.uri().path());
+    let mut res = if !probe && !crate::origin::host_allowed(host.as_deref(), &config) {
         tracing::debug!(?host, "request for a host we do not serve");
         misdirected()
     } else if let Some(endpoint) = ws::is_upgrade(&req)

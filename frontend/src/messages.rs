@@ -42,6 +42,7 @@ pub fn sentence(code: &ErrorCode, message: &str) -> String {
         ErrorCode::TooLarge => "That was too much text for one request.".into(),
         ErrorCode::NotJson => "The server could not read the request.".into(),
         ErrorCode::Busy => "The server is busy right now. Try again in a moment.".into(),
+        ErrorCode::NotReady => "The server is not ready. Try again in a moment.".into(),
         ErrorCode::Internal => "Something went wrong on the server. Try again.".into(),
         ErrorCode::Other(_) if message.is_empty() => "The server refused this.".into(),
         ErrorCode::Other(_) => message.to_owned(),

@@ -69,6 +69,8 @@ pub enum ErrorCode {
     NotJson,
     /// The server is too busy right now; try again shortly.
     Busy,
+    /// The server cannot serve now (its database does not answer): `GET /readyz`.
+    NotReady,
     /// Something broke on the server.
     Internal,
     /// A code this build does not know.
@@ -97,6 +99,7 @@ impl ErrorCode {
         ErrorCode::TooLarge,
         ErrorCode::NotJson,
         ErrorCode::Busy,
+        ErrorCode::NotReady,
         ErrorCode::Internal,
     ];
 
@@ -122,6 +125,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::NotJson => "not_json",
             ErrorCode::Busy => "busy",
+            ErrorCode::NotReady => "not_ready",
             ErrorCode::Internal => "internal",
             ErrorCode::Other(code) => code,
         }

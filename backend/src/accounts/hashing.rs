@@ -10,7 +10,7 @@
 //! few dozen sign-ins, even on two threads.
 
 use std::cell::RefCell;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -121,7 +121,15 @@ impl HashPool {
 
     /// Queues `f` without waiting for it; `Err(Busy)` when the queue is full.
     pub fn spawn(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Busy> {
-        self.jobs.try_send(Box::new(f)).map_err(|_| Busy)
+        self.queue(counted(f))
+    }
+
+    /// Puts `job` in the queue, or counts it turned away.
+    fn queue(&self, job: Job) -> Result<(), Busy> {
+        self.jobs.try_send(job).map_err(|_| {
+            crate::metrics::hash_busy();
+            Busy
+        })
     }
 
     /// Runs `f` on a hashing thread; `Err(Busy)` at once when the queue is full.
@@ -131,15 +139,22 @@ impl HashPool {
         F: FnOnce() -> T + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
+        self.queue(counted(move || {
             let _ = tx.send(f());
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(Busy),
-        }
+        }))?;
         rx.await.map_err(|_| Busy)
     }
+}
+
+/// `f` as a job that counts as waiting until a thread takes it (or it is dropped
+/// unrun), then as running until it ends.
+fn counted(f: impl FnOnce() + Send + 'static) -> Job {
+    let waiting = crate::metrics::hash_waiting();
+    Box::new(move || {
+        drop(waiting);
+        let _running = crate::metrics::hash_running();
+        f()
+    })
 }
 
 /// Nice value of the hashing threads: honest requests (and `GET /api/me` during a

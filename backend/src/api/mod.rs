@@ -7,6 +7,7 @@
 
 pub mod filters;
 pub mod handlers;
+pub mod health;
 pub mod history;
 pub mod rooms;
 
@@ -19,6 +20,7 @@ use crate::state::AppState;
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let probes = health::live().or(health::ready(state.clone())).unify();
     let accounts = filters::signin(state.clone())
         .or(filters::register(state.clone()))
         .unify()
@@ -49,7 +51,9 @@ pub fn routes(
         .unify();
     let site = crate::web::Site::load(&state.config.dist, state.config.public_url.as_ref());
     let security = site.security_headers();
-    accounts
+    probes
+        .or(accounts)
+        .unify()
         .or(rooms)
         .unify()
         .or(filters::ws_without_upgrade())

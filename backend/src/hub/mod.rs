@@ -127,7 +127,9 @@ pub(crate) enum Command {
     Heartbeat,
     /// The server stops: its users leave the shared database's presence; `done` is
     /// answered once that is stored.
-    Farewell { done: Option<oneshot::Sender<()>> },
+    Farewell {
+        done: Option<oneshot::Sender<()>>,
+    },
 }
 
 /// A change to rooms or memberships, asked for by an HTTP handler. The handler has already

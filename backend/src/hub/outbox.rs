@@ -66,6 +66,7 @@ impl Outbox {
             return;
         }
         queue.bytes += frame.len();
+        crate::metrics::bytes_queued(frame.len());
         queue.frames.push_back((frame, false));
         drop(queue);
         self.notify.notify_one();
@@ -80,6 +81,7 @@ impl Outbox {
             return;
         }
         queue.signal_bytes += frame.len();
+        crate::metrics::bytes_queued(frame.len());
         queue.frames.push_back((frame, true));
         drop(queue);
         self.notify.notify_one();
@@ -129,6 +131,7 @@ impl Outbox {
         }
         queue.bytes -= bytes;
         queue.signal_bytes -= signal_bytes;
+        crate::metrics::bytes_unqueued(bytes + signal_bytes);
         let more = !queue.frames.is_empty();
         if !more && queue.frames.capacity() > KEEP_CAPACITY {
             queue.frames.shrink_to(KEEP_CAPACITY);
@@ -154,6 +157,14 @@ impl Outbox {
         self.queue
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl Drop for Outbox {
+    /// What the socket never took leaves the `chat_queued_bytes` gauge with it.
+    fn drop(&mut self) {
+        let queue = self.lock();
+        crate::metrics::bytes_unqueued(queue.bytes + queue.signal_bytes);
     }
 }
 

@@ -25,8 +25,8 @@ mod history;
 mod ops;
 mod talk;
 
-use cluster::Cluster;
 pub(crate) use cluster::spawn_listener;
+use cluster::Cluster;
 use history::History;
 
 /// Commands taken in one batch (and one commit) at most.
@@ -141,7 +141,10 @@ enum Effect {
         code: u16,
     },
     /// An event another server stored, for its audience here, whatever this batch does.
-    Relay { frame: Frame, to: Audience },
+    Relay {
+        frame: Frame,
+        to: Audience,
+    },
     /// A frame about an event another server stored, for a user's room-aware sockets.
     RelayToUser(u64, Frame),
     /// Tells a waiting caller that the batch is over.
@@ -294,7 +297,9 @@ impl Room {
         let conn: &dyn Db = &**guard;
         self.state.stored_max = None;
         if let Some(cluster) = self.state.cluster.as_mut() {
-            cluster.wake.store(false, std::sync::atomic::Ordering::Release);
+            cluster
+                .wake
+                .store(false, std::sync::atomic::Ordering::Release);
             if batch.iter().all(|c| matches!(c, Command::Wake)) {
                 // Only looking: no lock, no ids, no transaction.
                 batch.clear();

@@ -139,6 +139,7 @@ impl ChatSocket {
                         Some(Ok(Message::Binary(_))) => {
                             let reason = "binary frames are not supported; send JSON text";
                             let refusal = Refusal::new(ErrorCode::BadRequest, reason);
+                            crate::metrics::message_refused(&refusal.code);
                             self.hub.reject(self.conn, refusal).await
                         }
                         Some(Ok(Message::Pong(payload))) => proof.pong(&payload),
@@ -265,7 +266,10 @@ impl ChatSocket {
             Ok(Incoming::Chat { room, text, cid }) => self.hub.chat(conn, room, text, cid).await,
             Ok(Incoming::Read { room, id }) => self.hub.read(conn, room, id).await,
             Ok(Incoming::Typing { room }) => self.hub.typing(conn, room).await,
-            Err(refusal) => self.hub.reject(conn, refusal).await,
+            Err(refusal) => {
+                crate::metrics::message_refused(&refusal.code);
+                self.hub.reject(conn, refusal).await
+            }
         }
     }
 }

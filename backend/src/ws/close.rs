@@ -31,6 +31,7 @@ pub async fn close_after(socket: &mut Socket, unsent: &[u8], code: u16, reason: 
 }
 
 async fn send_close(socket: &mut Socket, unsent: &[u8], code: u16, reason: &str) {
+    crate::metrics::socket_closed(code);
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.into(),
@@ -61,6 +62,7 @@ pub async fn close_too_big(socket: &mut Socket) {
 }
 
 async fn send_close_too_big(socket: &mut Socket) {
+    crate::metrics::socket_closed(shared::CLOSE_TOO_BIG);
     let frame = CloseFrame {
         code: CloseCode::Size,
         reason: "message too big".into(),

@@ -51,6 +51,14 @@ impl Endpoint {
         }
     }
 
+    /// The last segment of its path, as metrics label it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Echo => "echo",
+        }
+    }
+
     /// The endpoint a request path names, if it is a known `/ws/*` path.
     pub fn from_path(path: &str) -> Option<Self> {
         Self::from_name(path.strip_prefix("/ws/")?)
@@ -126,6 +134,7 @@ pub fn accept<B>(
                 return;
             }
         };
+        let _open = crate::metrics::socket_opened(endpoint.name());
         let socket = WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             Role::Server,

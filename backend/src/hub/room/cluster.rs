@@ -110,9 +110,7 @@ fn online_users(db: &dyn Db) -> Result<BTreeMap<u64, User>, DbError> {
          JOIN users u ON u.id = p.user_id ORDER BY u.id",
         args![],
     )?;
-    rows.iter()
-        .map(|r| Ok((r.uint(0)?, user_of(r)?)))
-        .collect()
+    rows.iter().map(|r| Ok((r.uint(0)?, user_of(r)?))).collect()
 }
 
 fn user_of(r: &Row) -> Result<User, DbError> {
@@ -168,7 +166,11 @@ impl State {
     }
 
     /// Plays out, in id order, every event stored after `seen`.
-    pub(super) fn catch_up(&mut self, db: &dyn Db, effects: &mut Vec<Effect>) -> Result<(), DbError> {
+    pub(super) fn catch_up(
+        &mut self,
+        db: &dyn Db,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), DbError> {
         loop {
             let Some(seen) = self.cluster.as_ref().map(|c| c.seen) else {
                 return Ok(());
@@ -189,7 +191,12 @@ impl State {
     }
 
     /// One event another server stored: the state it changes here, and its delivery.
-    fn relay(&mut self, db: &dyn Db, stored: Stored, effects: &mut Vec<Effect>) -> Result<(), DbError> {
+    fn relay(
+        &mut self,
+        db: &dyn Db,
+        stored: Stored,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), DbError> {
         let Ok(message) = serde_json::from_str::<ServerMessage>(&stored.json) else {
             tracing::error!(id = stored.id, "a stored event could not be read; skipped");
             return Ok(());
@@ -298,7 +305,10 @@ impl State {
                 args![server, user.id],
             )?;
             Ok(tx
-                .query_opt("SELECT 1 FROM presence WHERE user_id = ?1 LIMIT 1", args![user.id])?
+                .query_opt(
+                    "SELECT 1 FROM presence WHERE user_id = ?1 LIMIT 1",
+                    args![user.id],
+                )?
                 .is_some())
         });
         if elsewhere == Some(true) {
@@ -354,7 +364,10 @@ impl State {
                 .collect::<Result<Vec<_>, _>>()
             });
             for gone in dead.unwrap_or_default() {
-                tracing::warn!(server = gone, "a server stopped answering; its users are gone");
+                tracing::warn!(
+                    server = gone,
+                    "a server stopped answering; its users are gone"
+                );
                 self.reap(tx, gone, effects);
             }
         }
@@ -385,7 +398,10 @@ impl State {
             let mut offline = Vec::new();
             for user in users {
                 let elsewhere = tx
-                    .query_opt("SELECT 1 FROM presence WHERE user_id = ?1 LIMIT 1", args![user])?
+                    .query_opt(
+                        "SELECT 1 FROM presence WHERE user_id = ?1 LIMIT 1",
+                        args![user],
+                    )?
                     .is_some();
                 if !elsewhere {
                     offline.push(user);
@@ -437,7 +453,15 @@ impl State {
         for (id, user) in &truth {
             if !believed.contains_key(id) {
                 let body = ServerBody::Join(format!("{} joined.", user.name));
-                self.broadcast(tx, user.clone(), None, body, Audience::Everyone, None, effects);
+                self.broadcast(
+                    tx,
+                    user.clone(),
+                    None,
+                    body,
+                    Audience::Everyone,
+                    None,
+                    effects,
+                );
             }
         }
         if let Some(cluster) = self.cluster.as_mut() {
@@ -506,6 +530,9 @@ pub(crate) fn request_wake(wake: &AtomicBool, commands: &mpsc::Sender<Command>) 
 
 /// Announces a batch's last stored id to the other servers (delivered at commit).
 pub(super) fn notify(tx: &dyn Db, last: u64) -> Result<(), DbError> {
-    tx.query("SELECT pg_notify(?1, ?2)", args![CHANNEL, &last.to_string()])?;
+    tx.query(
+        "SELECT pg_notify(?1, ?2)",
+        args![CHANNEL, &last.to_string()],
+    )?;
     Ok(())
 }

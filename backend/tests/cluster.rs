@@ -629,3 +629,37 @@ async fn messages_arrive_through_the_poll_when_the_listeners_keep_dropping() {
     assert!(killed >= 3, "listener connections were dropped ({killed})");
     same_history_everywhere(&cluster, &clients[0].cookie).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_on_postgres_stops_cleanly_on_sigterm() {
+    let mut cluster = Cluster::start(2).await;
+    let names = ["ada", "bob"];
+    let mut clients = enter(&cluster, &names).await;
+    for (cid, ok) in send_acknowledged(&mut clients[0], "ada-bye", 1).await {
+        assert!(ok, "{cid} is echoed");
+    }
+    let mut server = cluster.servers[0].take().expect("server 0 runs");
+    // SAFETY: kill(2) with a pid this test started and still owns.
+    let sent = unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM delivered");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait();
+        (status, server)
+    })
+    .await
+    .expect("the wait task");
+    let (status, server) = status;
+    let status = status.expect("wait for the server");
+    clients[0].wait_ended(WAIT).await;
+    let log = server.log();
+    assert!(
+        status.success() && !log.contains("panicked"),
+        "a server on PostgreSQL exits 0 without a panic on SIGTERM: {status:?}\n{log}"
+    );
+    // The other server carries on, and hears that ada is gone.
+    clients[1]
+        .wait_for("ada's left", PRESENCE_WAIT, |tape| {
+            lefts_of(&events(&tape.frames), &clients[0].user) == 1
+        })
+        .await;
+}

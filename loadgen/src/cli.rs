@@ -42,9 +42,22 @@ pub struct Common {
     #[arg(long, global = true, value_delimiter = ',')]
     pub source_ips: Vec<IpAddr>,
 
+    /// More servers of the same chat, sharing its database (e.g. a PostgreSQL cluster):
+    /// socket `i` goes to server `i mod n` of `--url` and these, so the first sockets (the
+    /// senders) start on `--url` and the readers are spread over all of them. A user signs
+    /// in on the server of its first socket.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub also_url: Vec<String>,
+
     /// Process id of the server, to sample its memory (VmRSS) and CPU time.
     #[arg(long, global = true)]
     pub server_pid: Option<u32>,
+
+    /// More processes whose CPU time counts with the server's in each step: the other
+    /// servers, the database. A process's children count with it, those that ended too
+    /// (PostgreSQL serves each connection from a child of its first process).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub cpu_pid: Vec<u32>,
 
     /// Write the JSON report to this file instead of standard output.
     #[arg(long, global = true)]
@@ -242,6 +255,21 @@ mod tests {
             panic!("fanout expected")
         };
         assert_eq!(args.rates, vec![50.0, 100.0]);
+    }
+
+    #[test]
+    fn several_servers_and_cpu_pids_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "fanout",
+            "--also-url",
+            "http://127.0.0.1:9,http://127.0.0.1:10",
+            "--cpu-pid",
+            "7,8,9",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.also_url.len(), 2);
+        assert_eq!(cli.common.cpu_pid, vec![7, 8, 9]);
     }
 
     #[test]

@@ -116,10 +116,11 @@ impl Target {
     }
 }
 
-/// Signs guests in and opens their sockets.
+/// Signs guests in and opens their sockets, spread over the servers of one chat.
 #[derive(Clone)]
 pub struct Connector {
-    target: Target,
+    /// Never empty: socket `i` goes to `targets[i % len]`.
+    targets: Vec<Target>,
     http: reqwest::Client,
     source_ips: Vec<IpAddr>,
     timeout: Duration,
@@ -127,7 +128,7 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(
-        target: Target,
+        targets: Vec<Target>,
         source_ips: Vec<IpAddr>,
         timeout: Duration,
         concurrency: usize,
@@ -142,18 +143,27 @@ impl Connector {
             .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| Error::Setup(format!("HTTP client: {e}")))?;
+        if targets.is_empty() {
+            return Err(Error::Setup("no server to connect to".into()));
+        }
         Ok(Connector {
-            target,
+            targets,
             http,
             source_ips,
             timeout,
         })
     }
 
-    /// `POST /api/signin` as a guest; returns the `session=...` cookie pair.
-    pub async fn sign_in(&self, name: &str) -> Result<String, ConnectError> {
+    /// The server socket number `index` goes to.
+    fn target(&self, index: usize) -> &Target {
+        &self.targets[index % self.targets.len()]
+    }
+
+    /// `POST /api/signin` as a guest on the server of socket number `index`; returns the
+    /// `session=...` cookie pair.
+    pub async fn sign_in(&self, index: usize, name: &str) -> Result<String, ConnectError> {
         let url = self
-            .target
+            .target(index)
             .base
             .join("/api/signin")
             .map_err(|e| ConnectError::SignIn(e.to_string()))?;
@@ -211,11 +221,11 @@ impl Connector {
             0 => None,
             n => Some(self.source_ips[index % n]),
         };
-        let stream = tcp_connect(self.target.addr, source, small_buffer)
+        let target = self.target(index);
+        let stream = tcp_connect(target.addr, source, small_buffer)
             .await
             .map_err(ConnectError::Tcp)?;
-        let mut request = self
-            .target
+        let mut request = target
             .ws_url
             .as_str()
             .into_client_request()

@@ -91,7 +91,9 @@ pub async fn assemble(
         .map(|user| {
             let connector = connector.clone();
             let name = user_name(&run.id, plan.name_offset + user);
-            tokio::spawn(async move { (user, connector.sign_in(&name).await) })
+            // On the server of the user's first socket.
+            let first = user * per_user;
+            tokio::spawn(async move { (user, connector.sign_in(first, &name).await) })
         })
         .buffer_unordered(concurrency);
     while let Some(joined) = signins.next().await {

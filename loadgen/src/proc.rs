@@ -67,6 +67,47 @@ impl Pid {
     }
 }
 
+/// CPU seconds of a process and its children: those still running, and those it has
+/// waited for (`cutime` and `cstime`). 0 for a process that is gone.
+pub fn tree_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let mut ticks = parse_cpu_ticks(&stat).unwrap_or(0) + parse_child_ticks(&stat).unwrap_or(0);
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(child) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            if parse_ppid(&stat) == Some(pid) {
+                ticks += parse_cpu_ticks(&stat).unwrap_or(0);
+            }
+        }
+    }
+    ticks as f64 / clock_ticks_per_second()
+}
+
+/// The parent's pid, field 4 of `/proc/<pid>/stat`.
+fn parse_ppid(stat: &str) -> Option<u32> {
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// cutime + cstime, fields 16 and 17: children that ended and were waited for.
+fn parse_child_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(13);
+    let cutime: u64 = fields.next()?.parse().ok()?;
+    let cstime: u64 = fields.next()?.parse().ok()?;
+    Some(cutime + cstime)
+}
+
 /// `VmRSS:   12345 kB` → bytes.
 fn parse_vm_rss(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -304,6 +345,35 @@ mod tests {
         let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 70 0 0 20 0 4 0 100 1000 200";
         assert_eq!(parse_cpu_ticks(stat), Some(320));
         assert_eq!(parse_cpu_ticks("1234 (x) S 1"), None);
+    }
+
+    #[test]
+    fn parent_and_waited_for_children_are_read_from_stat() {
+        let stat = "1234 (post (gres)) S 77 1234 1234 0 -1 4194560 500 0 0 0 250 70 9 4 20 0 4 0 100 1000 200";
+        assert_eq!(parse_ppid(stat), Some(77));
+        assert_eq!(parse_child_ticks(stat), Some(13));
+    }
+
+    #[test]
+    fn a_process_tree_counts_at_least_its_own_cpu_time() {
+        let me = std::process::id();
+        // Burn a little CPU so there is something to count.
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i ^ x));
+        }
+        assert!(x != 1);
+        let own = Pid::This.cpu_seconds().unwrap();
+        assert!(own > 0.0, "the loop took CPU time");
+        assert!(
+            tree_cpu_seconds(me) >= own,
+            "the tree of {me} counts its own time"
+        );
+        assert_eq!(
+            tree_cpu_seconds(u32::MAX),
+            0.0,
+            "a process that is gone counts 0"
+        );
     }
 
     #[test]

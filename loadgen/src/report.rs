@@ -14,6 +14,9 @@ use crate::stats::LatencySummary;
 pub struct Report {
     pub scenario: String,
     pub url: String,
+    /// The other servers of the chat the sockets were spread over (`--also-url`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_url: Vec<String>,
     pub run_id: String,
     pub processes: usize,
     /// False when a check of the scenario failed (see `failures`).

@@ -95,6 +95,10 @@ impl Workers {
                 "--sockets-per-user".into(),
                 per_user.to_string(),
             ];
+            if !common.also_url.is_empty() {
+                args.push("--also-url".into());
+                args.push(common.also_url.join(","));
+            }
             if let Some(threads) = common.threads {
                 args.push("--threads".into());
                 args.push(threads.to_string());
@@ -175,6 +179,7 @@ pub fn merge(ctx: &Context, scenario: &str, reports: &[Report], elapsed_s: f64) 
     let mut out = Report {
         scenario: scenario.to_owned(),
         url: ctx.common.url.clone(),
+        also_url: ctx.common.also_url.clone(),
         run_id: ctx.run_id.clone(),
         processes: reports.len(),
         ok: true,

@@ -8,6 +8,7 @@
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod pg;
 pub mod process;
 pub mod rooms;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod charts;
+mod cluster;
 mod page;
 mod results;
 

@@ -7,7 +7,7 @@ use crate::charts::{fanout_points, idle_points, Charts};
 use crate::results::{median, median_of, Report, ResultSet, Step, SERVERS};
 
 /// Highest offered rate that counts as sustained: p99 under this and nothing lost.
-const SUSTAINED_P99_MS: f64 = 50.0;
+pub(crate) const SUSTAINED_P99_MS: f64 = 50.0;
 
 pub fn render(set: &ResultSet, charts: &Charts, results: &Path) -> String {
     let mut page = String::new();
@@ -18,6 +18,7 @@ pub fn render(set: &ResultSet, charts: &Charts, results: &Path) -> String {
     alltalk(&mut page, set);
     slow(&mut page, set);
     storm(&mut page, set);
+    crate::cluster::section(&mut page, set);
     page
 }
 
@@ -343,7 +344,7 @@ fn latency_table(page: &mut String, set: &ResultSet, name: &str) {
 }
 
 /// Medians over steps: delivered/s, p50, p99, p99.9, max and lost, as table cells.
-fn traffic_cells(steps: &[Step]) -> String {
+pub(crate) fn traffic_cells(steps: &[Step]) -> String {
     let latency = |f: fn(&Step) -> u64| ms(median(steps.iter().map(|s| f(s) as f64).collect()));
     [
         num(median(steps.iter().map(|s| s.deliveries_per_s).collect())),
@@ -357,12 +358,12 @@ fn traffic_cells(steps: &[Step]) -> String {
 }
 
 /// The measured (not warm-up) steps of a report.
-fn measured(report: &Report) -> impl Iterator<Item = &Step> {
+pub(crate) fn measured(report: &Report) -> impl Iterator<Item = &Step> {
     report.steps.iter().filter(|s| !s.warmup)
 }
 
 /// The `i`-th measured step of every report.
-fn nth_steps(reports: &[Report], i: usize) -> Vec<Step> {
+pub(crate) fn nth_steps(reports: &[Report], i: usize) -> Vec<Step> {
     reports
         .iter()
         .filter_map(|r| measured(r).nth(i).cloned())
@@ -386,7 +387,7 @@ fn step_labels(set: &ResultSet, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn per_cpu_second(step: &Step) -> Option<f64> {
+pub(crate) fn per_cpu_second(step: &Step) -> Option<f64> {
     let cpu = step.server_cpu_s?;
     (cpu > 0.0).then(|| step.delivered as f64 / cpu)
 }
@@ -453,16 +454,16 @@ fn mib(bytes: f64) -> String {
     format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
 }
 
-fn ms(us: Option<f64>) -> String {
+pub(crate) fn ms(us: Option<f64>) -> String {
     us.map(|us| format!("{:.1} ms", us / 1000.0))
         .unwrap_or_else(|| "?".into())
 }
 
-fn num(value: Option<f64>) -> String {
+pub(crate) fn num(value: Option<f64>) -> String {
     value.map(thousands).unwrap_or_else(|| "?".into())
 }
 
-fn thousands(value: f64) -> String {
+pub(crate) fn thousands(value: f64) -> String {
     let rounded = value.round() as i64;
     let digits = rounded.abs().to_string();
     let mut out = String::new();

@@ -30,6 +30,8 @@ pub struct Machine {
     pub cpu: String,
     pub kernel: String,
     pub node: String,
+    /// PostgreSQL's version, when the cluster scenarios ran.
+    pub postgres: String,
     pub reps: u32,
     pub quick: bool,
     pub server_core: u32,

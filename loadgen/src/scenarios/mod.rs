@@ -75,9 +75,13 @@ impl Context {
             ));
         }
         let target = Target::resolve(&common.url).await?;
+        let mut targets = vec![target.clone()];
+        for url in &common.also_url {
+            targets.push(Target::resolve(url).await?);
+        }
         let timeout = Duration::from_secs_f64(common.connect_timeout);
         let connector = Connector::new(
-            target.clone(),
+            targets,
             common.source_ips.clone(),
             timeout,
             common.concurrency,
@@ -131,6 +135,7 @@ impl Context {
         Report {
             scenario: scenario.to_owned(),
             url: self.common.url.clone(),
+            also_url: self.common.also_url.clone(),
             run_id: self.run_id.clone(),
             processes: 1,
             ok: true,

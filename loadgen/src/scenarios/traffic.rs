@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::{finish, require_connections, stop, Context, LocalWatch};
 use crate::fleet::{self, rate, Role};
-use crate::proc::Pid;
+use crate::proc::{tree_cpu_seconds, Pid};
 use crate::progress;
 use crate::report::{Report, SlowReport, StepReport};
 use crate::run::Run;
@@ -149,19 +149,11 @@ pub async fn run(ctx: &Context, plan: TrafficPlan) -> Result<Report, Error> {
         if index > 0 {
             tokio::time::sleep(Duration::from_secs_f64(plan.pause)).await;
         }
-        let server_pid = ctx.common.server_pid;
-        steps.push(
-            run_step(
-                &plan,
-                &run,
-                &mut fleet,
-                index,
-                spec,
-                counts[index],
-                server_pid,
-            )
-            .await,
-        );
+        let cpu = CpuWatch {
+            server: ctx.common.server_pid,
+            others: ctx.common.cpu_pid.clone(),
+        };
+        steps.push(run_step(&plan, &run, &mut fleet, index, spec, counts[index], &cpu).await);
     }
     let slow_report = match plan.slow {
         0 => None,
@@ -191,9 +183,9 @@ async fn run_step(
     index: usize,
     spec: &StepSpec,
     count: u64,
-    server_pid: Option<u32>,
+    cpu: &CpuWatch,
 ) -> StepReport {
-    let server_cpu = || server_pid.and_then(|pid| Pid::Of(pid).cpu_seconds().ok());
+    let server_cpu = || cpu.seconds();
     let own_cpu = || Pid::This.cpu_seconds().unwrap_or(0.0);
     let (server_cpu_start, own_cpu_start) = (server_cpu(), own_cpu());
     let step_started = Instant::now();
@@ -259,6 +251,28 @@ async fn run_step(
         },
         latency_us: run.tally.step_latency(index),
         after_server_stamp_us: run.tally.step_after_stamp(index),
+    }
+}
+
+/// The processes whose CPU time a step counts as the server's: `--server-pid`, and the
+/// `--cpu-pid` processes with their children (other servers, the database).
+struct CpuWatch {
+    server: Option<u32>,
+    others: Vec<u32>,
+}
+
+impl CpuWatch {
+    /// Their CPU seconds so far, or `None` when nothing is watched or the server is gone.
+    fn seconds(&self) -> Option<f64> {
+        if self.server.is_none() && self.others.is_empty() {
+            return None;
+        }
+        let server = match self.server {
+            Some(pid) => Pid::Of(pid).cpu_seconds().ok()?,
+            None => 0.0,
+        };
+        let others: f64 = self.others.iter().map(|&pid| tree_cpu_seconds(pid)).sum();
+        Some(server + others)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod conn;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod migrate;
 pub mod net;
 pub mod origin;
 pub mod secret;

@@ -1,4 +1,5 @@
-//! `backend`: parses flags, starts logging, binds, and hands over to [`backend::run`].
+//! `backend`: parses flags, starts logging, binds, and hands over to [`backend::run`];
+//! `backend migrate` hands over to [`backend::migrate`].
 
 use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
@@ -15,6 +16,9 @@ async fn main() -> Result<(), backend::Error> {
         )
         .init();
     let config = backend::Config::parse();
+    if let Some(backend::config::Command::Migrate(args)) = config.command {
+        std::process::exit(backend::migrate::main(args).await);
+    }
     if let Some(dest) = &config.backup_to {
         backend::store::Store::open(&config.data_dir)?.backup(dest)?;
         println!("Wrote a copy of the database to {}", dest.display());

@@ -248,7 +248,8 @@ impl Room {
         self.state.storing = tx.is_some();
         // Every command is applied, stored or not, so who is online stays right.
         for command in batch.drain(..) {
-            self.state.apply(command, tx.as_ref().map(|tx| tx as &dyn Db), &mut effects);
+            self.state
+                .apply(command, tx.as_ref().map(|tx| tx as &dyn Db), &mut effects);
         }
         let committed = match (tx, self.state.storing) {
             (Some(tx), true) => tx

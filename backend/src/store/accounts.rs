@@ -327,7 +327,8 @@ mod tests {
         create_session(&conn, b"acc", account.id, 100).unwrap();
         // Sessions idle since before 2000 go, then sessionless guests made before 4000.
         assert_eq!(purge(&conn, 2_000, 4_000).unwrap(), (2, 1));
-        let names: Vec<String> = conn.0
+        let names: Vec<String> = conn
+            .0
             .prepare("SELECT name FROM users ORDER BY id")
             .unwrap()
             .query_map([], |r| r.get(0))
@@ -345,15 +346,17 @@ mod tests {
         let kept = create_user(&conn, "Kept", None, 0).unwrap().unwrap();
         create_session(&conn, b"kept", kept.id, 3_000).unwrap();
         for user in [gone.id, kept.id] {
-            conn.0.execute(
-                "INSERT INTO mentions (user_id, room_id, message_id) VALUES (?1, 1, 7)",
-                params![user as i64],
-            )
-            .unwrap();
+            conn.0
+                .execute(
+                    "INSERT INTO mentions (user_id, room_id, message_id) VALUES (?1, 1, 7)",
+                    params![user as i64],
+                )
+                .unwrap();
         }
         assert_eq!(purge(&conn, 2_000, 4_000).unwrap(), (0, 1));
         for table in ["members", "mentions"] {
-            let users: Vec<i64> = conn.0
+            let users: Vec<i64> = conn
+                .0
                 .prepare(&format!("SELECT user_id FROM {table} ORDER BY user_id"))
                 .unwrap()
                 .query_map([], |r| r.get(0))

@@ -202,7 +202,10 @@ impl Store {
 
     /// Runs `f` on a request-side connection, blocking the caller: at start-up, on
     /// blocking threads, and from the command line.
-    pub fn call_now<T>(&self, f: impl FnOnce(&dyn Db) -> Result<T, DbError>) -> Result<T, StoreError> {
+    pub fn call_now<T>(
+        &self,
+        f: impl FnOnce(&dyn Db) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
         match &self.backend {
             Backend::Sqlite { conn, .. } => Ok(f(&**lock(conn))?),
             Backend::Postgres(pool) => {

@@ -178,7 +178,9 @@ fn row(found: &postgres::Row) -> Result<Row, DbError> {
             Type::BOOL => found
                 .try_get::<_, Option<bool>>(index)?
                 .map(|v| Value::Int(v.into())),
-            Type::BYTEA => found.try_get::<_, Option<Vec<u8>>>(index)?.map(Value::Bytes),
+            Type::BYTEA => found
+                .try_get::<_, Option<Vec<u8>>>(index)?
+                .map(Value::Bytes),
             Type::VOID => None,
             _ => found.try_get::<_, Option<String>>(index)?.map(Value::Text),
         };
@@ -202,7 +204,11 @@ impl Db for PgDb {
     fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, DbError> {
         self.with_client(|client| {
             let statement = self.statement(client, sql)?;
-            client.query(&statement, &params(args))?.iter().map(row).collect()
+            client
+                .query(&statement, &params(args))?
+                .iter()
+                .map(row)
+                .collect()
         })
     }
 

@@ -207,7 +207,10 @@ pub fn rooms_of(db: &dyn Db, user: u64) -> Result<Vec<Room>, DbError> {
         )?,
         room_row,
     )?;
-    found.into_iter().map(|row| view_of(db, row, user)).collect()
+    found
+        .into_iter()
+        .map(|row| view_of(db, row, user))
+        .collect()
 }
 
 /// What `GET /api/rooms` lists: the user's rooms, then the public rooms they are not in.
@@ -382,7 +385,12 @@ pub fn add_mentions(db: &dyn Db, room: RoomId, message: u64, users: &[u64]) -> R
 }
 
 /// Up to `limit` stored events of `room` with ids below `before`, oldest first.
-pub fn history(db: &dyn Db, room: RoomId, before: u64, limit: usize) -> Result<Vec<Stored>, DbError> {
+pub fn history(
+    db: &dyn Db,
+    room: RoomId,
+    before: u64,
+    limit: usize,
+) -> Result<Vec<Stored>, DbError> {
     let mut found = rows(
         db.query(
             "SELECT id, json FROM messages WHERE room_id = ?1 AND id < ?2

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::Accounts;
-use crate::hub::{Hub, HubSettings};
+use crate::hub::{Hub, HubSettings, SharedSettings};
 use crate::limits::SlidingLimit;
 use crate::session::Sessions;
 use crate::store::Store;
@@ -44,6 +44,10 @@ impl AppState {
                 rate_burst: config.rate_burst,
                 rate_per_sec: config.rate_per_sec,
                 presence_grace: Duration::from_secs(config.presence_grace_secs),
+                shared: store.postgres().map(|pool| SharedSettings {
+                    config: pool.config().clone(),
+                    poll: Duration::from_millis(config.poll_ms),
+                }),
             },
         )?;
         let sessions =

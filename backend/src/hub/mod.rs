@@ -57,6 +57,17 @@ pub struct HubSettings {
     /// How long a user whose last socket closed still counts as online; coming back
     /// within it produces no `left`/`join` pair.
     pub presence_grace: Duration,
+    /// Set when the database is shared with other servers (PostgreSQL).
+    pub shared: Option<SharedSettings>,
+}
+
+/// How a server shares its database with others.
+#[derive(Debug, Clone)]
+pub struct SharedSettings {
+    /// For the listener's own connection.
+    pub config: postgres::Config,
+    /// How often the hub looks for others' events besides the wake-ups.
+    pub poll: Duration,
 }
 
 /// Shared handle to the hub. Cheap to clone.
@@ -110,6 +121,12 @@ pub(crate) enum Command {
     },
     /// From the hub's own timer: grace periods may be over.
     Tick,
+    /// Another server may have stored events (a notification, or the poll's turn).
+    Wake,
+    /// Time for this server's heartbeat in the shared database.
+    Heartbeat,
+    /// The hub stops: its users leave the shared database's presence.
+    Farewell,
 }
 
 /// A change to rooms or memberships, asked for by an HTTP handler. The handler has already
@@ -174,7 +191,11 @@ impl Hub {
     pub fn start(db: SharedDb, settings: HubSettings) -> Result<Hub, StoreError> {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let queue_bytes = settings.queue_bytes;
+        let shared = settings.shared.clone();
         let room = room::Room::open(db, settings)?;
+        if let (Some(shared), Some(wake)) = (shared, room.wake()) {
+            room::spawn_listener(shared.config, wake, commands.clone())?;
+        }
         std::thread::Builder::new()
             .name("chat-hub".into())
             .spawn(move || room.run(rx))?;
@@ -281,6 +302,7 @@ mod tests {
             rate_burst: burst,
             rate_per_sec: 0.0,
             presence_grace: Duration::ZERO,
+            shared: None,
         };
         Hub::start(store.writer().unwrap(), settings).unwrap()
     }

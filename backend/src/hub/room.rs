@@ -18,12 +18,15 @@ use super::{Command, ConnId, Frame, HubSettings, Outbox, RoomRefusal};
 use crate::store::messages::{self, Scope};
 use crate::store::{lock, SharedDb, StoreError};
 
+mod cluster;
 mod deliver;
 mod greet;
 mod history;
 mod ops;
 mod talk;
 
+use cluster::Cluster;
+pub(crate) use cluster::spawn_listener;
 use history::History;
 
 /// Commands taken in one batch (and one commit) at most.
@@ -74,6 +77,8 @@ struct State {
     presence: Presence,
     allowances: Allowances,
     typing: TypingLimits,
+    /// Set when the database is shared with other servers.
+    cluster: Option<Cluster>,
     /// Sockets as delivery sees them, updated as a batch's effects are played out.
     peers: HashMap<ConnId, Peer>,
     /// Each user's sockets in `peers`.
@@ -135,6 +140,10 @@ enum Effect {
         session: u64,
         code: u16,
     },
+    /// An event another server stored, for its audience here, whatever this batch does.
+    Relay { frame: Frame, to: Audience },
+    /// A frame about an event another server stored, for a user's room-aware sockets.
+    RelayToUser(u64, Frame),
 }
 
 impl Command {
@@ -149,7 +158,13 @@ impl Command {
             Command::Leave { .. } | Command::Reject { .. } => 1,
             // Two `room` frames (a new DM) or one and the stored event.
             Command::Room { .. } => 3,
-            Command::CloseSession { .. } | Command::Read { .. } | Command::Typing { .. } => 0,
+            Command::CloseSession { .. }
+            | Command::Read { .. }
+            | Command::Typing { .. }
+            | Command::Wake
+            // They take more ids when they find users to announce (`State::more_ids`).
+            | Command::Heartbeat
+            | Command::Farewell => 0,
             Command::Tick => MAX_BATCH as u64,
         }
     }
@@ -157,15 +172,23 @@ impl Command {
 
 impl Room {
     pub fn open(db: SharedDb, settings: HubSettings) -> Result<Room, StoreError> {
-        let (next_id, reserved, rooms) = {
+        let (next_id, reserved, rooms, cluster) = {
             let guard = lock(&db);
             let conn: &dyn Db = &**guard;
-            let next_id = messages::first_free_id(conn)?;
-            let reserved = next_id + ID_RESERVE_STEP;
-            messages::reserve(conn, reserved)?;
-            (next_id, reserved, Rooms::load(conn)?)
+            let rooms = Rooms::load(conn)?;
+            if settings.shared.is_some() {
+                // Ids come from the shared sequence, batch by batch.
+                let cluster = Cluster::join(conn)?;
+                let next = cluster.seen + 1;
+                (next, next, rooms, Some(cluster))
+            } else {
+                let next_id = messages::first_free_id(conn)?;
+                let reserved = next_id + ID_RESERVE_STEP;
+                messages::reserve(conn, reserved)?;
+                tracing::info!(next_id, "message ids continue");
+                (next_id, reserved, rooms, None)
+            }
         };
-        tracing::info!(next_id, "message ids continue");
         Ok(Room {
             db,
             state: State {
@@ -179,6 +202,7 @@ impl Room {
                 storing: false,
                 members: HashMap::new(),
                 rooms,
+                cluster,
                 sessions: HashMap::new(),
                 ended: HashSet::new(),
                 peers: HashMap::new(),
@@ -187,9 +211,15 @@ impl Room {
         })
     }
 
+    /// The flag the listener sets to ask for a wake-up, when the database is shared.
+    pub fn wake(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        self.state.cluster.as_ref().map(|c| c.wake.clone())
+    }
+
     /// Takes commands in batches until every `Hub` handle is gone; once a second, ends
-    /// the grace periods that are over.
-    pub fn run(mut self, rx: mpsc::Receiver<Command>) {
+    /// the grace periods that are over. Waiting happens on a small runtime; the database
+    /// work between waits happens outside it, where blocking is allowed.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -200,38 +230,62 @@ impl Room {
                 return;
             }
         };
-        runtime.block_on(self.serve(rx));
-    }
-
-    async fn serve(&mut self, mut rx: mpsc::Receiver<Command>) {
+        let poll = self.state.settings.shared.as_ref().map(|s| s.poll);
+        let mut timers = runtime.block_on(async { Timers::new(poll) });
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut ticks = tokio::time::interval(TICK);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                first = rx.recv() => match first {
-                    Some(command) => batch.push(command),
-                    None => break,
-                },
-                _ = ticks.tick() => {
-                    let now = Instant::now();
-                    self.state.allowances.forget_full(now);
-                    self.state.typing.forget_old(now);
-                    if !self.state.presence.any_due(now) {
-                        continue;
-                    }
-                    batch.push(Command::Tick);
-                }
-            }
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(command) => batch.push(command),
-                    Err(_) => break,
-                }
-            }
+        while runtime.block_on(self.collect(&mut rx, &mut timers, &mut batch)) {
             // The database work blocks this thread, which is the hub's alone.
             self.process(&mut batch);
         }
+        if self.state.cluster.is_some() {
+            batch.push(Command::Farewell);
+            self.process(&mut batch);
+        }
+    }
+
+    /// Waits for the next batch: at least one command, then whatever else is queued.
+    /// `false` once every `Hub` handle is gone.
+    async fn collect(
+        &mut self,
+        rx: &mut mpsc::Receiver<Command>,
+        timers: &mut Timers,
+        batch: &mut Vec<Command>,
+    ) -> bool {
+        loop {
+            tokio::select! {
+                first = rx.recv() => match first {
+                    Some(command) => {
+                        batch.push(command);
+                        break;
+                    }
+                    None => return false,
+                },
+                _ = timers.tick.tick() => {
+                    let now = Instant::now();
+                    self.state.allowances.forget_full(now);
+                    self.state.typing.forget_old(now);
+                    if self.state.presence.any_due(now) {
+                        batch.push(Command::Tick);
+                        break;
+                    }
+                }
+                _ = timers.heartbeat.tick(), if timers.shared => {
+                    batch.push(Command::Heartbeat);
+                    break;
+                }
+                _ = timers.poll.tick(), if timers.shared => {
+                    batch.push(Command::Wake);
+                    break;
+                }
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        true
     }
 
     fn process(&mut self, batch: &mut Vec<Command>) {
@@ -240,16 +294,46 @@ impl Room {
         let mut effects = Vec::with_capacity(batch.len());
         let guard = lock(&self.db);
         let conn: &dyn Db = &**guard;
-        self.state.reserve_ids(conn, needed);
         self.state.stored_max = None;
-        let tx = Tx::begin(conn)
+        if let Some(cluster) = self.state.cluster.as_mut() {
+            cluster.wake.store(false, std::sync::atomic::Ordering::Release);
+            if batch.iter().all(|c| matches!(c, Command::Wake)) {
+                // Only looking: no lock, no ids, no transaction.
+                batch.clear();
+                if let Err(err) = self.state.catch_up(conn, &mut effects) {
+                    tracing::warn!(%err, "could not read what other servers stored");
+                }
+                drop(guard);
+                self.state.play(effects, true);
+                return;
+            }
+        } else {
+            self.state.reserve_ids(conn, needed);
+        }
+        let mut tx = Tx::begin(conn)
             .map_err(|err| tracing::error!(%err, "could not start storing messages"))
             .ok();
+        if let Some(open) = &tx {
+            if self.state.cluster.is_some() {
+                if let Err(err) = self.state.begin_shared(open, needed, &mut effects) {
+                    tracing::error!(%err, "could not take the shared batch lock");
+                    tx = None;
+                }
+            }
+        }
         self.state.storing = tx.is_some();
         // Every command is applied, stored or not, so who is online stays right.
         for command in batch.drain(..) {
             self.state
                 .apply(command, tx.as_ref().map(|tx| tx as &dyn Db), &mut effects);
+        }
+        if let (Some(open), true, Some(last)) = (&tx, self.state.storing, self.state.stored_max) {
+            if self.state.cluster.is_some() {
+                if let Err(err) = cluster::notify(open, last) {
+                    tracing::error!(%err, "could not announce stored messages");
+                    self.state.storing = false;
+                }
+            }
         }
         let committed = match (tx, self.state.storing) {
             (Some(tx), true) => tx
@@ -269,9 +353,47 @@ impl Room {
                 }
             }
         }
+        if let Some(cluster) = self.state.cluster.as_mut() {
+            if committed {
+                // Every id up to the batch's last was this batch's, used or not.
+                cluster.seen = cluster.seen.max(self.state.reserved.saturating_sub(1));
+                cluster.healthy_since.get_or_insert_with(Instant::now);
+            } else {
+                cluster.healthy_since = None;
+                cluster.resync = true;
+            }
+            // Unused ids of this batch are never used later: the stream has moved on.
+            self.state.next_id = self.state.reserved;
+        }
         drop(guard);
         batch.clear();
         self.state.play(effects, committed);
+    }
+}
+
+/// The hub's clocks: grace periods and allowances every second; with a shared database
+/// also the heartbeat and the poll.
+struct Timers {
+    tick: tokio::time::Interval,
+    heartbeat: tokio::time::Interval,
+    poll: tokio::time::Interval,
+    shared: bool,
+}
+
+impl Timers {
+    /// Must be made inside the hub's runtime.
+    fn new(poll: Option<Duration>) -> Timers {
+        let every = |period: Duration| {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        };
+        Timers {
+            tick: every(TICK),
+            heartbeat: every(cluster::HEARTBEAT),
+            poll: every(poll.unwrap_or(TICK)),
+            shared: poll.is_some(),
+        }
     }
 }
 
@@ -306,7 +428,7 @@ impl State {
                 self.members.insert(conn, member);
                 // History covers everything stored before this socket's first live message.
                 let live_from = self.next_id;
-                if self.presence.arrive(&user) {
+                if self.presence.arrive(&user) && self.arrived(tx, &user) {
                     let text = format!("{} joined.", user.name);
                     let body = ServerBody::Join(text);
                     self.broadcast(
@@ -319,7 +441,7 @@ impl State {
                         effects,
                     );
                 }
-                let users = self.presence.users();
+                let users = self.online_users();
                 self.send(conn, user.clone(), ServerBody::List(users), effects);
                 if v2 {
                     self.greet_rooms(tx, conn, user, since, live_from, effects);
@@ -385,6 +507,10 @@ impl State {
                     self.left(tx, user, effects);
                 }
             }
+            Command::Heartbeat => self.heartbeat(tx, effects),
+            Command::Farewell => self.farewell(tx, effects),
+            // Looking happened when the batch began.
+            Command::Wake => {}
         }
     }
 
@@ -406,7 +532,14 @@ impl State {
         }
     }
 
+    /// The user's last socket here is gone: `left`, unless they are online elsewhere.
     fn left(&mut self, tx: Option<&dyn Db>, user: User, effects: &mut Vec<Effect>) {
+        if self.departed(tx, &user) {
+            self.announce_left(tx, user, effects);
+        }
+    }
+
+    fn announce_left(&mut self, tx: Option<&dyn Db>, user: User, effects: &mut Vec<Effect>) {
         let text = format!("{} left.", user.name);
         let body = ServerBody::Left(text);
         self.broadcast(tx, user, None, body, Audience::Everyone, None, effects);
@@ -415,6 +548,11 @@ impl State {
     fn envelope(&mut self, user: User, room: Option<RoomId>, body: ServerBody) -> (u64, String) {
         let id = self.next_id;
         self.next_id += 1;
+        (id, self.envelope_at(id, user, room, body))
+    }
+
+    /// The envelope of a frame with a given id.
+    fn envelope_at(&self, id: u64, user: User, room: Option<RoomId>, body: ServerBody) -> String {
         let msg = ServerMessage {
             id,
             ts: unix_millis(),
@@ -423,7 +561,7 @@ impl State {
             body,
         };
         // Our own message types always serialize.
-        (id, serde_json::to_string(&msg).unwrap_or_default())
+        serde_json::to_string(&msg).unwrap_or_default()
     }
 
     /// Stores an event of `room` (`None`: presence, kept with `general`) in the open
@@ -509,6 +647,7 @@ mod tests {
             rate_burst: 100.0,
             rate_per_sec: 100.0,
             presence_grace: Duration::ZERO,
+            shared: None,
         }
     }
 

@@ -8,6 +8,7 @@
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod process;
 pub mod rooms;
 pub mod ws;
@@ -87,6 +88,9 @@ impl TestServer {
             presence_grace_secs: 0,
             ..Default::default()
         };
+        if pg::enabled() {
+            config.database_url = Some(pg::database_for(data.path()));
+        }
         edit(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -232,6 +236,21 @@ impl Drop for TestServer {
         self.trigger_shutdown();
     }
 }
+
+/// Ends a test early, saying why, when this run tests the servers on PostgreSQL
+/// (`CHAT_TEST_DATABASE=postgres`): for tests about the SQLite file itself (its mode, a
+/// backup copy, a damaged file). `common::sqlite_only!("the database file's mode")`.
+#[allow(unused_macros)]
+macro_rules! sqlite_only {
+    ($why:expr) => {
+        if $crate::common::pg::enabled() {
+            eprintln!("SQLite only, skipped on PostgreSQL: {}", $why);
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use sqlite_only;
 
 /// A fresh `dist/` with the app shell and two assets.
 pub fn dist_dir() -> TempDir {

@@ -36,6 +36,11 @@ impl ServerProcess {
         if !args.iter().any(|a| a.starts_with("--secret")) {
             command.args(["--secret", super::SECRET_32]);
         }
+        if super::pg::enabled() && !args.iter().any(|a| a.starts_with("--database")) {
+            command
+                .arg("--database-url")
+                .arg(super::pg::database_for(data.path()));
+        }
         let mut child = command
             .arg("--data-dir")
             .arg(data.path())
@@ -95,7 +100,13 @@ impl ServerProcess {
     /// Runs the binary to its end (for start-up checks that must fail) and returns its
     /// exit code and standard error.
     pub fn run_to_end(data: &Path, args: &[&str]) -> (Option<i32>, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_backend"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_backend"));
+        if super::pg::enabled() && !args.iter().any(|a| a.starts_with("--database")) {
+            command
+                .arg("--database-url")
+                .arg(super::pg::database_for(data));
+        }
+        let out = command
             .args(["--addr", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data)

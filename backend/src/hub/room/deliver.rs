@@ -32,20 +32,7 @@ impl State {
                         }
                     }
                 }
-                Effect::Broadcast { frame, to, .. } if committed => match to {
-                    Audience::Everyone => {
-                        for peer in self.peers.values() {
-                            peer.outbox.push(frame.clone());
-                        }
-                    }
-                    Audience::Users(users) => {
-                        for user in users {
-                            for peer in self.room_sockets(user) {
-                                peer.outbox.push(frame.clone());
-                            }
-                        }
-                    }
-                },
+                Effect::Broadcast { frame, to, .. } if committed => self.to_audience(&frame, to),
                 Effect::Broadcast {
                     origin: Some(conn),
                     cid,
@@ -54,8 +41,22 @@ impl State {
                     if let Some(Member { user, .. }) = self.members.get(&conn).cloned() {
                         let reason = "your message could not be saved; please send it again";
                         let refusal = Refusal::new(ErrorCode::NotSaved, reason).for_cid(cid);
-                        let (id, json) = self.envelope(user, None, ServerBody::Error(refusal));
-                        self.deliver(conn, id, Frame::from(json), safe);
+                        let body = ServerBody::Error(refusal);
+                        let (id, json) = match self.cluster.as_ref() {
+                            // No ids could be taken from the shared database: the refusal
+                            // repeats the last id this server handed out, which never
+                            // comes back as another event's.
+                            Some(cluster) if self.next_id >= safe => {
+                                let id = cluster.seen.max(safe.saturating_sub(1));
+                                (id, self.envelope_at(id, user, None, body))
+                            }
+                            _ => self.envelope(user, None, body),
+                        };
+                        let frame = Frame::from(json);
+                        match self.cluster.is_some() {
+                            true => self.push(conn, frame),
+                            false => self.deliver(conn, id, frame, safe),
+                        }
                     }
                 }
                 Effect::Broadcast { .. } => {}
@@ -102,12 +103,43 @@ impl State {
                     // The asker may have given up waiting; nothing to do then.
                     let _ = reply.send(result);
                 }
+                Effect::Relay { frame, to } => self.to_audience(&frame, to),
+                Effect::RelayToUser(user, frame) => {
+                    for peer in self.room_sockets(user) {
+                        peer.outbox.push(frame.clone());
+                    }
+                }
                 Effect::CloseSession { session, code } => {
                     for peer in self.peers.values().filter(|p| p.session == session) {
                         peer.outbox.close(code);
                     }
                 }
             }
+        }
+    }
+
+    /// A stored event for every socket of its audience.
+    fn to_audience(&self, frame: &Frame, to: Audience) {
+        match to {
+            Audience::Everyone => {
+                for peer in self.peers.values() {
+                    peer.outbox.push(frame.clone());
+                }
+            }
+            Audience::Users(users) => {
+                for user in users {
+                    for peer in self.room_sockets(user) {
+                        peer.outbox.push(frame.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues a frame for one socket, whatever its id.
+    fn push(&self, conn: ConnId, frame: Frame) {
+        if let Some(peer) = self.peers.get(&conn) {
+            peer.outbox.push(frame);
         }
     }
 

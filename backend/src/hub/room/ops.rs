@@ -248,6 +248,7 @@ mod tests {
             rate_burst: 100.0,
             rate_per_sec: 100.0,
             presence_grace: Duration::ZERO,
+            shared: None,
         };
         let hub = Hub::start(store.writer().unwrap(), settings).unwrap();
         Fixture {

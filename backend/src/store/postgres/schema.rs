@@ -74,8 +74,8 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO rooms (id, slug, name, canon, topic, kind, created_ms)
          VALUES (1, 'general', 'general', 'general', '', 'public', 0);
      SELECT setval(pg_get_serial_sequence('rooms', 'id'), 1);",
-    // 2: servers sharing the database (heartbeats), who is online on each, and the
-    // counters of limits that hold across servers.
+    // 2: servers sharing the database (heartbeats), who is online on each, the
+    // counters of limits that hold across servers, and the one sequence of message ids.
     "CREATE TABLE servers (
          id BIGSERIAL PRIMARY KEY,
          started_ms BIGINT NOT NULL,
@@ -91,7 +91,8 @@ const MIGRATIONS: &[&str] = &[
          key TEXT NOT NULL,
          at_ms BIGINT NOT NULL
      );
-     CREATE INDEX limit_hits_key ON limit_hits(key, at_ms);",
+     CREATE INDEX limit_hits_key ON limit_hits(key, at_ms);
+     CREATE SEQUENCE message_ids;",
 ];
 
 pub fn migrate(db: &PgDb) -> Result<(), DbError> {

@@ -436,8 +436,8 @@ fn arg(value: &Value) -> Arg<'_> {
 }
 
 /// Moves every sequence behind a copied table's column (`BIGSERIAL`) past the highest
-/// copied value, so the next user, session or room gets a new id. Message ids continue
-/// from the copied messages and the `id_reserved` watermark in `meta`.
+/// copied value, so the next user, session or room gets a new id, and `message_ids` past
+/// the copied messages and the `id_reserved` watermark in `meta`.
 fn advance_sequences(tx: &dyn Db) -> Result<Vec<(String, u64)>, DbError> {
     let mut last = Vec::new();
     for table in TABLES {
@@ -465,7 +465,16 @@ fn advance_sequences(tx: &dyn Db) -> Result<Vec<(String, u64)>, DbError> {
             last.push((format!("{}.{column}", table.name), max));
         }
     }
-    let messages = crate::store::messages::max_id(tx)?;
+    // Message ids come from their own sequence: it continues above every copied message
+    // and every id the old server may have handed out unstored (the watermark).
+    let messages = crate::store::messages::first_free_id(tx)?.saturating_sub(1);
+    if tx
+        .query_one("SELECT to_regclass('message_ids')::text", args![])?
+        .opt_text(0)?
+        .is_some()
+    {
+        tx.query_one("SELECT setval('message_ids', ?1)", args![messages.max(1)])?;
+    }
     last.push(("messages.id".to_owned(), messages));
     Ok(last)
 }

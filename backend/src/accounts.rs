@@ -82,8 +82,6 @@ pub struct Accounts {
     hashes: HashPool,
     logins: LoginLimiter,
     signups: SignupLimiter,
-    /// Where `logins` and `signups` count: shared by every server on PostgreSQL.
-    ledger: Ledger,
     guests_allowed: bool,
     /// Held from a new name's check until its session exists, so two requests cannot
     /// both take one name. Password hashing happens outside it.
@@ -110,7 +108,6 @@ impl Accounts {
                 config.signups_per_addr_hour,
                 config.guests_per_addr_hour,
             ),
-            ledger,
             guests_allowed: !config.no_guests,
             names: Arc::default(),
         })
@@ -285,7 +282,6 @@ impl Accounts {
             return;
         };
         let store = self.store.clone();
-        let ledger = self.ledger.clone();
         let idle = self.sessions.idle();
         // Ends once the server's own handles are gone, so the database is not kept open.
         let alive = Arc::downgrade(&self.names);
@@ -309,7 +305,7 @@ impl Accounts {
                     }
                     Err(err) => tracing::warn!(%err, "purging sessions and guests failed"),
                 }
-                if let Err(err) = ledger.prune().await {
+                if let Err(err) = Ledger::for_store(&store).prune().await {
                     tracing::warn!(%err, "purging counted sign-in attempts failed");
                 }
             }

@@ -57,7 +57,9 @@ pub async fn run(
     let state = tokio::task::spawn_blocking(move || AppState::open(config))
         .await
         .map_err(std::io::Error::other)??;
+    let hub = state.hub.clone();
     server::serve(listener, state, tls, shutdown).await;
+    hub.farewell().await;
     Ok(())
 }
 

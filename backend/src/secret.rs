@@ -6,6 +6,8 @@ use std::path::Path;
 
 use rand::RngCore;
 
+use crate::store::db::{args, Dialect};
+use crate::store::Store;
 use crate::Config;
 
 /// File holding the generated key.
@@ -22,11 +24,15 @@ pub enum SecretError {
     Unreadable(String, std::io::Error),
     #[error("i/o error on the secret file in the data directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot keep the session secret in the shared database: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The signing key for `config`: `--secret`, else `--secret-file`, else the stored one
-/// (made on first start), else for a database in memory a random key for this run.
-pub fn resolve(config: &Config) -> Result<Vec<u8>, SecretError> {
+/// (made on first start: in the shared database when there is one, so that every server
+/// accepts every server's cookies; else in the data directory), else for a database in
+/// memory a random key for this run.
+pub fn resolve(config: &Config, store: &Store) -> Result<Vec<u8>, SecretError> {
     if let Some(secret) = &config.secret {
         return checked(secret.as_bytes().to_vec(), "--secret");
     }
@@ -36,6 +42,9 @@ pub fn resolve(config: &Config) -> Result<Vec<u8>, SecretError> {
         // A trailing newline from `echo ... > file` is not part of the key.
         let key = key.trim_ascii_end().to_vec();
         return checked(key, "--secret-file");
+    }
+    if store.dialect() == Dialect::Postgres {
+        return shared_key(store);
     }
     if config.in_memory {
         tracing::warn!("--in-memory without --secret: sessions end when the server stops");
@@ -55,6 +64,24 @@ fn random_key() -> Vec<u8> {
     let mut key = vec![0u8; MIN_SECRET_BYTES];
     rand::rng().fill_bytes(&mut key);
     key
+}
+
+/// The key kept in the shared database; the first server to start makes it.
+fn shared_key(store: &Store) -> Result<Vec<u8>, SecretError> {
+    let candidate = random_key();
+    let key = store.call_now(|db| {
+        db.execute(
+            "INSERT INTO settings (key, value) VALUES ('session_secret', ?1)
+             ON CONFLICT DO NOTHING",
+            args![candidate.as_slice()],
+        )?;
+        db.query_one(
+            "SELECT value FROM settings WHERE key = 'session_secret'",
+            args![],
+        )?
+        .bytes(0)
+    })?;
+    checked(key, "the shared database")
 }
 
 /// The stored key in `data_dir`, or a new one stored there (mode `0600`).

@@ -33,7 +33,7 @@ impl AppState {
             &config.data_dir,
             config.in_memory,
         )?;
-        let key = crate::secret::resolve(&config)?;
+        let key = crate::secret::resolve(&config, &store)?;
         let idle = Duration::from_secs(config.session_idle_days * 24 * 60 * 60);
         let hub = Hub::start(
             store.writer()?,

@@ -125,8 +125,9 @@ pub(crate) enum Command {
     Wake,
     /// Time for this server's heartbeat in the shared database.
     Heartbeat,
-    /// The hub stops: its users leave the shared database's presence.
-    Farewell,
+    /// The server stops: its users leave the shared database's presence; `done` is
+    /// answered once that is stored.
+    Farewell { done: Option<oneshot::Sender<()>> },
 }
 
 /// A change to rooms or memberships, asked for by an HTTP handler. The handler has already
@@ -273,6 +274,14 @@ impl Hub {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Room { op, reply }).await;
         answer.await.unwrap_or(Err(RoomRefusal::NotSaved))
+    }
+
+    /// The server is stopping: with a shared database, its users are marked offline now
+    /// (a `left` for those online nowhere else) rather than when others notice it is gone.
+    pub async fn farewell(&self) {
+        let (done, stored) = oneshot::channel();
+        self.send(Command::Farewell { done: Some(done) }).await;
+        let _ = stored.await;
     }
 
     /// Closes every socket of a signed-out session with `code`.

@@ -144,6 +144,8 @@ enum Effect {
     Relay { frame: Frame, to: Audience },
     /// A frame about an event another server stored, for a user's room-aware sockets.
     RelayToUser(u64, Frame),
+    /// Tells a waiting caller that the batch is over.
+    Done(oneshot::Sender<()>),
 }
 
 impl Command {
@@ -164,7 +166,7 @@ impl Command {
             | Command::Wake
             // They take more ids when they find users to announce (`State::more_ids`).
             | Command::Heartbeat
-            | Command::Farewell => 0,
+            | Command::Farewell { .. } => 0,
             Command::Tick => MAX_BATCH as u64,
         }
     }
@@ -235,10 +237,6 @@ impl Room {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while runtime.block_on(self.collect(&mut rx, &mut timers, &mut batch)) {
             // The database work blocks this thread, which is the hub's alone.
-            self.process(&mut batch);
-        }
-        if self.state.cluster.is_some() {
-            batch.push(Command::Farewell);
             self.process(&mut batch);
         }
     }
@@ -508,7 +506,12 @@ impl State {
                 }
             }
             Command::Heartbeat => self.heartbeat(tx, effects),
-            Command::Farewell => self.farewell(tx, effects),
+            Command::Farewell { done } => {
+                self.farewell(tx, effects);
+                if let Some(done) = done {
+                    effects.push(Effect::Done(done));
+                }
+            }
             // Looking happened when the batch began.
             Command::Wake => {}
         }

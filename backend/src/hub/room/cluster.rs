@@ -194,6 +194,7 @@ impl State {
             tracing::error!(id = stored.id, "a stored event could not be read; skipped");
             return Ok(());
         };
+        let id = stored.id;
         let frame = Frame::from(stored.json);
         let room = message.room.unwrap_or(GENERAL);
         let to = match &message.body {
@@ -211,7 +212,7 @@ impl State {
             }
             ServerBody::RoomJoin { .. } | ServerBody::RoomLeave { .. } => {
                 self.rooms = Rooms::load(db)?;
-                self.relay_room_view(db, room, message.user.id, effects)?;
+                self.relay_room_view(db, id, room, message.user.id, effects)?;
                 let to = self.rooms.audience(room);
                 match message.body {
                     ServerBody::RoomLeave { .. } => to.and(message.user.id),
@@ -224,7 +225,7 @@ impl State {
                     self.rooms = Rooms::load(db)?;
                     if let Audience::Users(members) = self.rooms.audience(room) {
                         for member in members {
-                            self.relay_room_view(db, room, member, effects)?;
+                            self.relay_room_view(db, id, room, member, effects)?;
                         }
                     }
                 }
@@ -236,10 +237,11 @@ impl State {
     }
 
     /// A `room` frame with `room` as `user` now sees it, for their room-aware sockets
-    /// here, carrying the id of the event that changed it.
+    /// here, carrying the id `id` of the event that changed it (which follows it).
     fn relay_room_view(
         &mut self,
         db: &dyn Db,
+        id: u64,
         room: shared::RoomId,
         user: u64,
         effects: &mut Vec<Effect>,
@@ -253,7 +255,6 @@ impl State {
         ) else {
             return Ok(());
         };
-        let id = self.cluster.as_ref().map_or(0, |c| c.seen) + 1;
         let json = self.envelope_at(id, who, None, ServerBody::Room(view));
         effects.push(Effect::RelayToUser(user, Frame::from(json)));
         Ok(())

@@ -104,6 +104,9 @@ impl State {
                     let _ = reply.send(result);
                 }
                 Effect::Relay { frame, to } => self.to_audience(&frame, to),
+                Effect::Done(done) => {
+                    let _ = done.send(());
+                }
                 Effect::RelayToUser(user, frame) => {
                     for peer in self.room_sockets(user) {
                         peer.outbox.push(frame.clone());

@@ -75,7 +75,8 @@ const MIGRATIONS: &[&str] = &[
          VALUES (1, 'general', 'general', 'general', '', 'public', 0);
      SELECT setval(pg_get_serial_sequence('rooms', 'id'), 1);",
     // 2: servers sharing the database (heartbeats), who is online on each, the
-    // counters of limits that hold across servers, and the one sequence of message ids.
+    // counters of limits that hold across servers, and the one sequence of message ids, and
+    // settings every server shares (the generated session key).
     "CREATE TABLE servers (
          id BIGSERIAL PRIMARY KEY,
          started_ms BIGINT NOT NULL,
@@ -92,7 +93,11 @@ const MIGRATIONS: &[&str] = &[
          at_ms BIGINT NOT NULL
      );
      CREATE INDEX limit_hits_key ON limit_hits(key, at_ms);
-     CREATE SEQUENCE message_ids;",
+     CREATE SEQUENCE message_ids;
+     CREATE TABLE settings (
+         key TEXT PRIMARY KEY,
+         value BYTEA NOT NULL
+     );",
 ];
 
 pub fn migrate(db: &PgDb) -> Result<(), DbError> {

@@ -140,6 +140,8 @@ pub struct Report {
     /// Rows copied per table, in [`TABLES`] order: `(label, rows)`.
     pub copied: Vec<(&'static str, u64)>,
     pub accounts: u64,
+    /// The generated session key copied from next to the source, if there was one.
+    pub secret: Option<PathBuf>,
     /// The highest copied id per sequence-backed table: `(table, id)`.
     pub last_ids: Vec<(String, u64)>,
 }
@@ -167,7 +169,20 @@ impl fmt::Display for Report {
             .iter()
             .map(|(table, id)| format!("{table} after {id}"))
             .collect();
-        write!(f, "New ids continue: {}.", next.join(", "))
+        writeln!(f, "New ids continue: {}.", next.join(", "))?;
+        match &self.secret {
+            Some(path) => write!(
+                f,
+                "The session key {} is now the database's: servers started without \
+                 --secret keep everyone signed in.",
+                path.display()
+            ),
+            None => write!(
+                f,
+                "No generated session key was found next to the database: start every \
+                 server with the --secret or --secret-file the old server used."
+            ),
+        }
     }
 }
 
@@ -204,13 +219,22 @@ pub fn migrate(args: &MigrateArgs) -> Result<Report, MigrateError> {
         return Err(StoreError::Unsupported("--to must name a PostgreSQL database").into());
     };
     let dest = pool.get()?;
-    let (copied, accounts, last_ids) = source.call_now(|src| Ok(copy(src, &*dest)))??;
+    let secret_path = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(crate::secret::SECRET_FILE);
+    let secret = std::fs::read(&secret_path)
+        .ok()
+        .filter(|key| key.len() >= crate::secret::MIN_SECRET_BYTES);
+    let copied = source.call_now(|src| Ok(copy(src, &*dest, secret.as_deref())))??;
+    let (copied, accounts, last_ids, secret_copied) = copied;
     Ok(Report {
         source: path,
         source_version: (before, after),
         target: crate::redact(&args.to),
         copied,
         accounts,
+        secret: secret_copied.then_some(secret_path),
         last_ids,
     })
 }
@@ -247,11 +271,11 @@ fn sqlite_version(path: &Path) -> Result<u64, MigrateError> {
     Ok(version.max(0) as u64)
 }
 
-type Copied = (Vec<(&'static str, u64)>, u64, Vec<(String, u64)>);
+type Copied = (Vec<(&'static str, u64)>, u64, Vec<(String, u64)>, bool);
 
 /// Copies every table inside one transaction on each side: the source is read as one
 /// snapshot, and the target either gets all of it or nothing.
-fn copy(src: &dyn Db, dest: &dyn Db) -> Result<Copied, MigrateError> {
+fn copy(src: &dyn Db, dest: &dyn Db, secret: Option<&[u8]>) -> Result<Copied, MigrateError> {
     check_source_schema(src)?;
     let src_tx = Tx::begin(src)?;
     let tx = Tx::begin(dest)?;
@@ -286,9 +310,30 @@ fn copy(src: &dyn Db, dest: &dyn Db) -> Result<Copied, MigrateError> {
         )?
         .uint(0)?;
     let last_ids = advance_sequences(&tx)?;
+    let secret_copied = match secret {
+        Some(key) => copy_secret(&tx, key)?,
+        None => false,
+    };
     tx.commit()?;
     src_tx.commit()?;
-    Ok((copied, accounts, last_ids))
+    Ok((copied, accounts, last_ids, secret_copied))
+}
+
+/// Makes the key the SQLite server generated the one servers on the database share, so
+/// the copied sessions' cookies verify. `false` when the schema keeps no key.
+fn copy_secret(tx: &dyn Db, key: &[u8]) -> Result<bool, DbError> {
+    let kept = tx
+        .query_one("SELECT to_regclass('settings')::text", args![])?
+        .opt_text(0)?
+        .is_some();
+    if kept {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('session_secret', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            args![key],
+        )?;
+    }
+    Ok(kept)
 }
 
 /// Refuses a source whose tables or columns are not exactly the ones [`TABLES`] copies,
@@ -563,6 +608,7 @@ mod tests {
             target: "postgres://chat@db/chat".into(),
             copied: vec![("users", 3), ("messages", 40)],
             accounts: 1,
+            secret: None,
             last_ids: vec![("users.id".into(), 3), ("messages.id".into(), 41)],
         };
         let text = report.to_string();

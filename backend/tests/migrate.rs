@@ -21,11 +21,12 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 use common::pg::PgCluster;
-use common::{bounded, dist_dir, SECRET_32, WAIT};
+use common::{bounded, dist_dir, WAIT};
 
 const PASSWORD: &str = "correct horse battery";
 
-/// The real binary serving one database: SQLite in `data`, or PostgreSQL at a URL.
+/// The real binary serving one database: SQLite in `data`, or PostgreSQL at a URL. No
+/// `--secret`: the SQLite server generates its key in `data`, and `migrate` carries it.
 struct Server {
     child: Child,
     addr: SocketAddr,
@@ -39,7 +40,7 @@ impl Server {
         let dist = dist_dir();
         let mut command = Command::new(env!("CARGO_BIN_EXE_backend"));
         command
-            .args(["--addr", "127.0.0.1:0", "--secret", SECRET_32])
+            .args(["--addr", "127.0.0.1:0"])
             .args(["--rate-burst", "1000", "--rate-per-sec", "1000"])
             .args(["--presence-grace-secs", "0"])
             .arg("--data-dir")
@@ -365,6 +366,10 @@ async fn a_sqlite_chat_moves_into_postgres_with_its_ids_accounts_and_sessions() 
     eprintln!("{report}");
     assert!(report.contains("messages"), "the report: {report}");
     assert!(!report.contains("password"), "the report: {report}");
+    assert!(
+        report.contains("is now the database's"),
+        "the report: {report}"
+    );
 
     // The server on PostgreSQL, with an empty data directory: all it knows comes from
     // the database.

@@ -110,6 +110,10 @@ pub fn load_or_create(data_dir: &Path) -> Result<Vec<u8>, SecretError> {
 mod tests {
     use super::*;
 
+    fn memory() -> Store {
+        Store::open_in_memory().unwrap()
+    }
+
     #[test]
     fn generated_secret_is_kept_and_private() {
         let dir = tempfile::tempdir().unwrap();
@@ -135,10 +139,10 @@ mod tests {
             secret: Some("x".repeat(32)),
             ..Config::default()
         };
-        assert_eq!(resolve(&config).unwrap(), "x".repeat(32).as_bytes());
+        assert_eq!(resolve(&config, &memory()).unwrap(), "x".repeat(32).as_bytes());
         config.secret = Some("short".into());
         assert!(matches!(
-            resolve(&config),
+            resolve(&config, &memory()),
             Err(SecretError::TooShort("--secret", 5))
         ));
     }
@@ -153,10 +157,10 @@ mod tests {
             secret_file: Some(file.clone()),
             ..Config::default()
         };
-        assert_eq!(resolve(&config).unwrap(), "k".repeat(40).as_bytes());
+        assert_eq!(resolve(&config, &memory()).unwrap(), "k".repeat(40).as_bytes());
         std::fs::write(&file, "too short\n").unwrap();
-        assert!(matches!(resolve(&config), Err(SecretError::TooShort(..))));
+        assert!(matches!(resolve(&config, &memory()), Err(SecretError::TooShort(..))));
         config.secret_file = Some(dir.path().join("missing"));
-        assert!(matches!(resolve(&config), Err(SecretError::Unreadable(..))));
+        assert!(matches!(resolve(&config, &memory()), Err(SecretError::Unreadable(..))));
     }
 }

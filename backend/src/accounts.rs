@@ -12,7 +12,7 @@ use shared::{User, PASSWORD_CHARS};
 
 pub use hashing::{Busy, HashPool};
 
-use crate::limits::{LoginLimiter, NewUser, SignupLimiter};
+use crate::limits::{Ledger, LimitError, LoginLimiter, NewUser, SignupLimiter};
 use crate::session::{unix_millis, Sessions};
 use crate::store::accounts::GuestOutcome;
 use crate::store::{accounts, Store, StoreError};
@@ -92,16 +92,22 @@ impl Accounts {
     /// Starts the hashing threads sized by `config`.
     pub fn new(store: Store, sessions: Sessions, config: &Config) -> std::io::Result<Self> {
         let hashes = HashPool::new(config.hash_concurrency(), config.hash_queue)?;
+        let ledger = Ledger::for_store(&store);
         Ok(Accounts {
             store,
             sessions,
             hashes,
             logins: LoginLimiter::new(
+                &ledger,
                 config.login_fails_per_name,
                 config.login_fails_per_addr,
                 config.login_fails_per_name_total,
             ),
-            signups: SignupLimiter::new(config.signups_per_addr_hour, config.guests_per_addr_hour),
+            signups: SignupLimiter::new(
+                &ledger,
+                config.signups_per_addr_hour,
+                config.guests_per_addr_hour,
+            ),
             guests_allowed: !config.no_guests,
             names: Arc::default(),
         })
@@ -122,11 +128,12 @@ impl Accounts {
         let counted = self
             .signups
             .take(NewUser::Account, addr)
-            .map_err(AccountError::TooManyRegistrations)?;
+            .await
+            .map_err(limited(AccountError::TooManyRegistrations))?;
         let result = self.create_account(name, password).await;
         if result.is_err() {
             // Only accounts actually created count against the address.
-            self.signups.refund(NewUser::Account, addr, counted);
+            self.signups.refund(counted).await;
         }
         result
     }
@@ -185,7 +192,8 @@ impl Accounts {
         let attempt = self
             .logins
             .attempt(&shared::canonical_name(&name), addr)
-            .map_err(AccountError::TooManyAttempts)?;
+            .await
+            .map_err(limited(AccountError::TooManyAttempts))?;
         // The lookup runs on the hashing thread too: a flood of sign-ins queues there, not
         // on the database, and one turned away with 503 has cost nothing. An unknown name
         // is said to be one (the client offers to register it), so it needs no hash; it
@@ -207,15 +215,15 @@ impl Accounts {
             .await;
         match checked {
             Err(Busy) => {
-                self.logins.refund(attempt);
+                self.logins.refund(attempt).await;
                 Err(AccountError::Busy(BUSY_RETRY))
             }
             Ok(Err::<_, StoreError>(err)) => {
-                self.logins.refund(attempt);
+                self.logins.refund(attempt).await;
                 Err(err.into())
             }
             Ok(Ok(Ok(user))) => {
-                self.logins.refund(attempt);
+                self.logins.refund(attempt).await;
                 let cookie = self.sessions.issue(&user).await?;
                 Ok(SignedIn {
                     user,
@@ -238,10 +246,11 @@ impl Accounts {
         let counted = self
             .signups
             .take(NewUser::Guest, addr)
-            .map_err(AccountError::TooManyGuests)?;
+            .await
+            .map_err(limited(AccountError::TooManyGuests))?;
         let result = self.create_guest(name).await;
         if result.is_err() {
-            self.signups.refund(NewUser::Guest, addr, counted);
+            self.signups.refund(counted).await;
         }
         result
     }
@@ -296,8 +305,20 @@ impl Accounts {
                     }
                     Err(err) => tracing::warn!(%err, "purging sessions and guests failed"),
                 }
+                if let Err(err) = Ledger::for_store(&store).prune().await {
+                    tracing::warn!(%err, "purging counted sign-in attempts failed");
+                }
             }
         });
+    }
+}
+
+/// A limit used up becomes `too_many` with its wait; shared counters out of reach refuse
+/// the attempt as a storage error.
+fn limited(too_many: fn(Duration) -> AccountError) -> impl Fn(LimitError) -> AccountError {
+    move |err| match err {
+        LimitError::Wait(wait) => too_many(wait),
+        LimitError::Store(err) => AccountError::Store(err),
     }
 }
 

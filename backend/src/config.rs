@@ -7,8 +7,17 @@ use clap::Parser;
 
 /// How the chat server is set up. `Default` gives the same values as running with no flags.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "backend", version, about = "The chat server")]
+#[command(
+    name = "backend",
+    version,
+    about = "The chat server",
+    disable_help_subcommand = true
+)]
 pub struct Config {
+    /// Instead of serving, run a command; without one the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
@@ -198,6 +207,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// What the binary can do besides serving.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Copy a SQLite chat into an empty PostgreSQL database, keeping every id, account
+    /// and session. Stop the server first.
+    Migrate(crate::migrate::MigrateArgs),
+}
+
 impl Config {
     /// Password hashes computed at once: the flag, else the number of CPUs.
     pub fn hash_concurrency(&self) -> usize {
@@ -228,6 +245,7 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            command: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             dist: PathBuf::from("dist"),
             allow_origins: Vec::new(),
@@ -319,6 +337,27 @@ mod tests {
         );
         assert_eq!(parsed.log_format, LogFormat::Json);
         assert!(Config::try_parse_from(["backend", "--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn migrate_is_a_subcommand_with_a_source_and_a_target() {
+        let parsed = Config::try_parse_from([
+            "backend",
+            "migrate",
+            "--from",
+            "data/chat.db",
+            "--to",
+            "postgres://chat@db/chat",
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed.command,
+            Some(Command::Migrate(crate::migrate::MigrateArgs {
+                from: PathBuf::from("data/chat.db"),
+                to: "postgres://chat@db/chat".into(),
+            }))
+        );
+        assert!(Config::try_parse_from(["backend", "migrate", "--from", "x.db"]).is_err());
     }
 
     #[test]

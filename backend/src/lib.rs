@@ -11,6 +11,7 @@ pub mod error;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod migrate;
 pub mod net;
 pub mod origin;
 pub mod secret;

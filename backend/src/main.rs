@@ -1,4 +1,5 @@
-//! `backend`: parses flags, starts logging, binds, and hands over to [`backend::run`].
+//! `backend`: parses flags, starts logging, binds, and hands over to [`backend::run`];
+//! `backend migrate` hands over to [`backend::migrate`].
 
 use backend::config::LogFormat;
 use clap::Parser;
@@ -9,6 +10,9 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<(), backend::Error> {
     let config = backend::Config::parse();
     start_logging(config.log_format);
+    if let Some(backend::config::Command::Migrate(args)) = config.command {
+        std::process::exit(backend::migrate::main(args).await);
+    }
     if let Some(dest) = &config.backup_to {
         backend::store::Store::open(&config.data_dir)?.backup(dest)?;
         println!("Wrote a copy of the database to {}", dest.display());

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod db;
+pub mod limits;
 pub mod messages;
 pub mod postgres;
 pub mod rooms;

@@ -501,11 +501,12 @@ fn backdate(server: &TestServer, texts: &[&str], days: u64) {
     let texts: Vec<String> = texts.iter().map(|text| text.to_string()).collect();
     store
         .call_now(move |db| {
-            let rows: Vec<(i64, String)> = db
-                .prepare("SELECT id, json FROM messages WHERE kind = 'chat'")?
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            for (id, stored) in rows {
+            let rows = db.query(
+                "SELECT id, json FROM messages WHERE kind = 'chat'",
+                backend::store::db::args![],
+            )?;
+            for row in rows {
+                let (id, stored) = (row.uint(0)?, row.text(1)?);
                 let mut message: ServerMessage =
                     serde_json::from_str(&stored).expect("a stored envelope");
                 let ServerBody::Chat { text, .. } = &message.body else {
@@ -514,7 +515,10 @@ fn backdate(server: &TestServer, texts: &[&str], days: u64) {
                 if texts.contains(text) {
                     message.ts -= days * 24 * 60 * 60 * 1000;
                     let json = serde_json::to_string(&message).expect("serializes");
-                    db.execute("UPDATE messages SET json = ?1 WHERE id = ?2", (json, id))?;
+                    db.execute(
+                        "UPDATE messages SET json = ?1 WHERE id = ?2",
+                        backend::store::db::args![&json, id],
+                    )?;
                 }
             }
             Ok(())

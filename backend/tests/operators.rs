@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::process::ServerProcess;
@@ -66,8 +64,9 @@ async fn probes_need_get_or_head() {
 
 #[tokio::test]
 async fn readyz_says_503_not_ready_while_postgres_is_down_and_200_once_it_is_back() {
-    let db = Postgres::start();
-    let server = ServerProcess::start(&["--database-url", &db.url()]);
+    // A cluster of this test's own: it is stopped and started again.
+    let db = common::pg::PgCluster::start();
+    let server = ServerProcess::start(&["--database-url", &db.url("postgres")]);
     let http = reqwest::Client::new();
     let ready = |http: &reqwest::Client| {
         let url = server.url("/readyz");
@@ -334,158 +333,4 @@ fn value(text: &str, series: &str) -> f64 {
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.trim().parse().expect("a number"))
         .unwrap_or(0.0)
-}
-
-/// A throwaway PostgreSQL cluster of this test's own: a temporary directory, a free
-/// port, a unix socket in that directory. Stopped (and removed) when dropped.
-struct Postgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-}
-
-impl Postgres {
-    fn start() -> Self {
-        let bin = pg_bindir();
-        let dir = tempfile::tempdir().expect("a directory for the cluster");
-        if is_root() {
-            run_checked(Command::new("chown").arg("postgres").arg(dir.path()), false);
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let db = Postgres { dir, bin, port };
-        let data = db.data();
-        db.run(
-            Command::new(db.bin.join("initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-A", "trust", "-U", "chat"]),
-        );
-        db.start_again();
-        db
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://chat@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn start_again(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
-            self.port,
-            self.dir.path().display()
-        );
-        self.run(
-            Command::new(self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .arg("-l")
-                .arg(self.dir.path().join("log"))
-                .args(["-w", "-o", &options, "start"]),
-        );
-    }
-
-    fn stop(&self) {
-        self.run(
-            Command::new(self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .args(["-w", "-m", "fast", "stop"]),
-        );
-    }
-
-    /// Runs a PostgreSQL tool, as the `postgres` user when we are root (they refuse root).
-    fn run(&self, command: &mut Command) {
-        run_checked(command, true);
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = wrap(
-            Command::new(self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .args(["-w", "-m", "immediate", "stop"]),
-        )
-        .output();
-    }
-}
-
-/// Runs `command` to its end (as `postgres` when `as_postgres` and we are root), failing
-/// the test with its output when it fails.
-fn run_checked(command: &mut Command, as_postgres: bool) {
-    let mut command = if as_postgres {
-        wrap(command)
-    } else {
-        clone(command)
-    };
-    let out = command.output().expect("run a PostgreSQL tool");
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `command`, run as the `postgres` user when this process is root.
-fn wrap(command: &Command) -> Command {
-    if !is_root() {
-        return clone(command);
-    }
-    let mut wrapped = Command::new("runuser");
-    wrapped
-        .args(["-u", "postgres", "--"])
-        .arg(command.get_program())
-        .args(command.get_args());
-    wrapped
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid only reads the process's own user id.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn clone(command: &Command) -> Command {
-    let mut copy = Command::new(command.get_program());
-    copy.args(command.get_args());
-    copy
-}
-
-/// The directory of `initdb` and `pg_ctl`: `pg_config --bindir`, else the newest
-/// `/usr/lib/postgresql/<version>/bin`.
-fn pg_bindir() -> PathBuf {
-    let from_config = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        .filter(|dir| dir.join("initdb").is_file());
-    from_config
-        .or_else(|| {
-            let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                .ok()?
-                .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
-                .filter(|bin| bin.join("initdb").is_file())
-                .collect();
-            versions.sort_by_key(|bin| version_of(bin));
-            versions.pop()
-        })
-        .expect("PostgreSQL is installed (scripts/setup installs it)")
-}
-
-fn version_of(bin: &Path) -> u32 {
-    bin.parent()
-        .and_then(|v| v.file_name())
-        .and_then(|v| v.to_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }

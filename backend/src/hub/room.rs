@@ -438,17 +438,7 @@ impl State {
                 // History covers everything stored before this socket's first live message.
                 let live_from = self.next_id;
                 if self.presence.arrive(&user) && self.arrived(tx, &user) {
-                    let text = format!("{} joined.", user.name);
-                    let body = ServerBody::Join(text);
-                    self.broadcast(
-                        tx,
-                        user.clone(),
-                        None,
-                        body,
-                        Audience::Everyone,
-                        None,
-                        effects,
-                    );
+                    self.announce_join(tx, user.clone(), effects);
                 }
                 let users = self.online_users();
                 self.send(conn, user.clone(), ServerBody::List(users), effects);
@@ -551,6 +541,11 @@ impl State {
         if self.departed(tx, &user) {
             self.announce_left(tx, user, effects);
         }
+    }
+
+    fn announce_join(&mut self, tx: Option<&dyn Db>, user: User, effects: &mut Vec<Effect>) {
+        let body = ServerBody::Join(format!("{} joined.", user.name));
+        self.broadcast(tx, user, None, body, Audience::Everyone, None, effects);
     }
 
     fn announce_left(&mut self, tx: Option<&dyn Db>, user: User, effects: &mut Vec<Effect>) {

@@ -150,6 +150,14 @@ pub fn account(db: &dyn Db, name: &str) -> Result<Option<Account>, DbError> {
     .transpose()
 }
 
+/// The guests [`purge`] removes: made before `?1`, without a session left.
+macro_rules! purged_guests {
+    () => {
+        "WHERE password_hash IS NULL AND created_ms < ?1
+         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)"
+    };
+}
+
 /// Deletes sessions unused since `idle_before_ms`, then guests left without a session
 /// that were created before `guests_before_ms` (younger ones may be signing in right
 /// now). Returns how many sessions and guests went. Stored messages keep their copy of
@@ -165,24 +173,25 @@ pub fn purge(
         args![idle_before_ms],
     )?;
     // Their memberships and mentions go with them, or room member counts would keep
-    // counting users who no longer exist. (The guests: made before `?1`, without a
-    // session left.)
+    // counting users who no longer exist.
     tx.execute(
-        "DELETE FROM members WHERE user_id IN (SELECT id FROM users
-             WHERE password_hash IS NULL AND created_ms < ?1
-             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id))",
+        concat!(
+            "DELETE FROM members WHERE user_id IN (SELECT id FROM users ",
+            purged_guests!(),
+            ")"
+        ),
         args![guests_before_ms],
     )?;
     tx.execute(
-        "DELETE FROM mentions WHERE user_id IN (SELECT id FROM users
-             WHERE password_hash IS NULL AND created_ms < ?1
-             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id))",
+        concat!(
+            "DELETE FROM mentions WHERE user_id IN (SELECT id FROM users ",
+            purged_guests!(),
+            ")"
+        ),
         args![guests_before_ms],
     )?;
     let guests = tx.execute(
-        "DELETE FROM users
-         WHERE password_hash IS NULL AND created_ms < ?1
-         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)",
+        concat!("DELETE FROM users ", purged_guests!()),
         args![guests_before_ms],
     )?;
     tx.commit()?;

@@ -453,16 +453,7 @@ impl State {
         }
         for (id, user) in &truth {
             if !believed.contains_key(id) {
-                let body = ServerBody::Join(format!("{} joined.", user.name));
-                self.broadcast(
-                    tx,
-                    user.clone(),
-                    None,
-                    body,
-                    Audience::Everyone,
-                    None,
-                    effects,
-                );
+                self.announce_join(tx, user.clone(), effects);
             }
         }
         if let Some(cluster) = self.cluster.as_mut() {
